@@ -1,0 +1,44 @@
+# One entry point for people and CI. Every target bootstraps .venv from the pinned
+# requirements when it is missing or older than them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+RUN_DIR := .run
+
+# Fixed local ports of the offline cloud (README: "The emulators").
+GCS_PORT ?= 9023
+VERTEX_PORT ?= 9024
+
+.PHONY: help venv test lint demo emulators emulators-stop bench bench-prep faults up down deploy-composer clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt -c constraints.txt
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create or refresh .venv from the pinned requirements
+
+test: $(STAMP) ## run the whole test suite (starts and stops the emulators and Airflow it needs)
+	$(PY) -m pytest
+
+lint: $(STAMP) ## ruff (with Airflow's AIR3 rules) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+emulators: $(STAMP) ## start the GCS (:$(GCS_PORT)) and Vertex AI (:$(VERTEX_PORT)) emulators in the background
+	$(PY) -m vertex_emulator.launcher start --run-dir $(RUN_DIR) --gcs-port $(GCS_PORT) --vertex-port $(VERTEX_PORT)
+
+emulators-stop: ## stop exactly the emulators `make emulators` started
+	@test -x $(PY) && $(PY) -m vertex_emulator.launcher stop --run-dir $(RUN_DIR) || true
+
+clean: ## remove run state and caches (keeps .venv)
+	rm -rf $(RUN_DIR) .pytest_cache .mypy_cache .ruff_cache

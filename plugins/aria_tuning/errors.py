@@ -1,0 +1,47 @@
+"""The project's one exception hierarchy. Every error names what was wrong and where."""
+
+from __future__ import annotations
+
+
+class AriaTuningError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigurationError(AriaTuningError):
+    """A setting (connection, variable, environment, parameter) is missing or wrong."""
+
+
+class CatalogError(ConfigurationError):
+    """Unknown base model, or an accelerator/region the model cannot be tuned on."""
+
+
+class DatasetError(AriaTuningError):
+    """The dataset is not valid for the chosen model; `problems` holds `file:line: reason` strings."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[str] = list(problems or [])
+
+
+class PlanError(AriaTuningError):
+    """The tuning plan is impossible or above the configured limits (steps, duration)."""
+
+
+class VertexError(AriaTuningError):
+    """A Vertex AI call or job failed; `resource` names the Vertex resource involved."""
+
+    def __init__(self, message: str, resource: str | None = None) -> None:
+        super().__init__(f"{resource}: {message}" if resource else message)
+        self.resource = resource
+
+
+class VertexJobFailed(VertexError):
+    """A pipeline run or tuning job ended FAILED, CANCELLED or EXPIRED."""
+
+    def __init__(self, message: str, resource: str, state: str) -> None:
+        super().__init__(message, resource)
+        self.state = state
+
+
+class QualityGateFailed(AriaTuningError):
+    """The deployed candidate scored below the quality threshold."""
