@@ -1,0 +1,144 @@
+"""What every benchmark shares: repetitions and medians, fresh-interpreter runs, the machine, RESULTS.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_PATH = ROOT / "bench" / "RESULTS.md"
+PACKAGES = (
+    "apache-airflow",
+    "apache-airflow-providers-google",
+    "google-cloud-aiplatform",
+    "google-api-core",
+    "google-auth",
+    "aiohttp",
+    "gcp-storage-emulator",
+)
+
+
+@dataclass
+class Row:
+    """One line of the results table: our figure against its baseline, measured in the same run."""
+
+    benchmark: str
+    ours: float | None
+    baseline: float | None
+    unit: str
+    target: str
+    met: bool | None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.ours is None or self.baseline is None or self.ours == 0:
+            return None
+        return self.baseline / self.ours
+
+
+@dataclass
+class Section:
+    """A benchmark's rows plus the prose that explains how they were measured."""
+
+    title: str
+    rows: list[Row] = field(default_factory=list)
+    text: str = ""
+
+
+def median_of(repetitions: int, measure: Callable[[], float]) -> float:
+    return statistics.median(measure() for _ in range(repetitions))
+
+
+def run_fresh_python(code: str, env: dict[str, str] | None = None, timeout: float = 300) -> dict:
+    """Run `code` in a new interpreter of this venv; it must print one JSON object as its last line."""
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"fresh interpreter failed ({completed.returncode}):\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def machine_description() -> dict[str, str]:
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram = "unknown"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    described = {
+        "CPU": cpu,
+        "Cores": str(os.cpu_count()),
+        "RAM": ram,
+        "Load average at start (1, 5, 15 min)": load,
+        "OS": platform.platform(),
+        "Python": platform.python_version(),
+    }
+    for package in PACKAGES:
+        try:
+            described[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            described[package] = "not installed"
+    return described
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value:.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    return f"{text} {unit}".strip()
+
+
+def _met(row: Row) -> str:
+    if row.met is None:
+        return "not measured"
+    return "yes" if row.met else "**no**"
+
+
+def render_results(sections: Sequence[Section], machine: dict[str, str], preamble: str = "") -> str:
+    lines = ["# Benchmark results", "", "Written by `make bench` (`python -m bench.run_all`); do not edit by hand.", ""]
+    if preamble:
+        lines += [preamble, ""]
+    lines += [
+        "| Benchmark | Ours | Baseline | Ratio (baseline / ours) | Target | Met? |",
+        "|---|---|---|---|---|---|",
+    ]
+    for section in sections:
+        for row in section.rows:
+            ratio = f"{row.ratio:.2f}x" if row.ratio is not None else "n/a"
+            name = f"{row.benchmark}" + (f" ({row.note})" if row.note else "")
+            lines.append(
+                f"| {name} | {_fmt(row.ours, row.unit)} | {_fmt(row.baseline, row.unit)} | {ratio} "
+                f"| {row.target} | {_met(row)} |"
+            )
+    lines += ["", "## Machine", ""]
+    lines += [f"- {key}: {value}" for key, value in machine.items()]
+    for section in sections:
+        lines += ["", f"## {section.title}", "", section.text.strip()]
+    return "\n".join(lines) + "\n"
