@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from aria_tuning.errors import CatalogError
 
@@ -46,21 +47,47 @@ class AcceleratorSpec:
     batch_size_source: str
     seconds_per_step: float
     seconds_per_step_source: str
+    #: Low and high ends of the seconds-per-step figure, for the plan's ETA range.
+    seconds_per_step_range: tuple[float, float] = (7.2, 10.8)
 
 
-# Google's tuning docs for text-bison: "TPU v3 pod (64 cores) in europe-west4" and
-# "8 x A100 80GB in us-central1"; a pipeline run in any other region fails.
+# Google's tuning docs for text-bison ("Tune text models by using supervised tuning",
+# cloud.google.com/vertex-ai/generative-ai/docs/models/tune-text-models-supervised): the
+# tune-large-model pipeline runs on a "TPU v3 pod (64 cores)" in europe-west4 or on
+# "8 x A100 80GB" in us-central1; a pipeline run in any other region fails. That page's
+# `train_steps` entry gives the batch size per location: "For 8k models (text-bison@002 ...):
+# us-central1 has a batch size of 8, europe-west4 has a batch size of 24. For 32k models
+# (text-bison-32k ...): us-central1 has a batch size of 8, europe-west4 has a batch size of 8."
+# NOT re-verified here: the stored copy of that page reachable from this project's search tool
+# did not include the `train_steps` paragraph; the figures are the ones the issue quotes.
+# What IS verified: the Vertex AI SDK (googleapis/python-aiplatform,
+# vertexai/language_models/_language_models.py, TextGenerationModel.tune_model) documents
+# "train_steps: Number of training batches to tune on (batch size is 8 samples)".
+_STEP_TIME_SOURCE = "Cloud console: 1,000 steps take 2 to 3 hours (7.2-10.8 s/step; midpoint 9 s)"
+
 TPU_V3_64 = AcceleratorSpec(
     name="TPU",
     description="TPU v3 pod, 64 cores",
     region="europe-west4",
     batch_size=24,
     batch_size_source=(
-        "Vertex AI docs, 'Tune text models' (text-bison@002): batch size 24 for TPU v3 "
-        "tuning in europe-west4"
+        "Vertex AI docs, 'Tune text models by using supervised tuning', train_steps: "
+        "europe-west4 (TPU v3) batch size 24 for 8k models such as text-bison@002"
     ),
     seconds_per_step=9.0,
-    seconds_per_step_source="Cloud console: 1,000 steps take 2 to 3 hours (7.2-10.8 s/step; midpoint)",
+    seconds_per_step_source=_STEP_TIME_SOURCE,
+)
+TPU_V3_64_32K = AcceleratorSpec(
+    name="TPU",
+    description="TPU v3 pod, 64 cores",
+    region="europe-west4",
+    batch_size=8,
+    batch_size_source=(
+        "Vertex AI docs, 'Tune text models by using supervised tuning', train_steps: "
+        "europe-west4 (TPU v3) batch size 8 for 32k models such as text-bison-32k"
+    ),
+    seconds_per_step=9.0,
+    seconds_per_step_source=_STEP_TIME_SOURCE,
 )
 GPU_A100_8 = AcceleratorSpec(
     name="GPU",
@@ -68,11 +95,12 @@ GPU_A100_8 = AcceleratorSpec(
     region="us-central1",
     batch_size=8,
     batch_size_source=(
-        "Vertex AI docs, 'Tune text models' (text-bison@002): batch size 8 for A100 80GB "
-        "tuning in us-central1"
+        "Vertex AI docs, 'Tune text models by using supervised tuning', train_steps: "
+        "us-central1 (8 x A100 80GB) batch size 8; the Vertex AI SDK's tune_model also "
+        "documents 'batch size is 8 samples'"
     ),
     seconds_per_step=9.0,
-    seconds_per_step_source="Cloud console: 1,000 steps take 2 to 3 hours (7.2-10.8 s/step; midpoint)",
+    seconds_per_step_source=_STEP_TIME_SOURCE,
 )
 
 # Regions where Gemini supervised tuning is offered (Vertex AI docs, "Supervised fine-tuning
@@ -103,10 +131,16 @@ class ModelSpec:
     #: Per-example token limits (estimated, see dataprep's token estimator).
     max_input_tokens: int
     max_output_tokens: int
+    #: Limit on input + output tokens of one example (None: only the two limits above).
     #: Fewest examples Vertex accepts for tuning this model.
     min_examples: int
     #: Largest evaluation set the method accepts (None: no documented limit).
     max_eval_examples: int | None
+    #: Limit on input + output tokens of one example (None: only the two limits above).
+    max_total_tokens: int | None = None
+    #: Largest training set Vertex accepts: examples, and bytes of the JSONL file.
+    max_train_examples: int | None = None
+    max_train_file_bytes: int | None = None
     #: Pipeline models: the accelerators offered, by `accelerator_type` name.
     accelerators: dict[str, AcceleratorSpec] = field(default_factory=dict)
     #: Tuning-job models: the regions offered (hardware is Vertex's choice).
@@ -165,11 +199,11 @@ class ModelSpec:
 
 _PALM_RETIRED = dt.date(2025, 4, 9)
 
-_PALM_COMMON = dict(
+_PALM_COMMON: dict[str, Any] = dict(
     method=TuningMethod.PIPELINE,
     data_format=DataFormat.PALM,
     # Vertex AI docs, "Prepare supervised tuning data" for text models: at least 10 examples
-    # (100-500 recommended).
+    # (100-500 recommended). Not re-verified: no stored copy of that page was found.
     min_examples=10,
     max_eval_examples=None,
     accelerators={"TPU": TPU_V3_64, "GPU": GPU_A100_8},
@@ -177,19 +211,31 @@ _PALM_COMMON = dict(
     replacement="gemini-2.5-flash",
 )
 
-_GEMINI_COMMON = dict(
+_GEMINI_COMMON: dict[str, Any] = dict(
     method=TuningMethod.TUNING_JOB,
     data_format=DataFormat.GEMINI,
-    # Vertex AI docs, "About supervised fine-tuning for Gemini": 131,072 input+output tokens
-    # per training example; validation datasets at most 5,000 examples.
+    # Verified (Vertex AI docs, "About supervised fine-tuning for Gemini models", Limitations,
+    # Gemini 2.5 Flash / Flash-Lite table): "Maximum input and output training tokens 131,072",
+    # "Maximum validation dataset size 5000 examples", "Maximum training dataset file size 1GB
+    # for JSONL", "Maximum training dataset size 1M text-only examples", "Adapter size:
+    # supported values are 1, 2, 4, 8, and 16". The other models' tables were cut from the
+    # stored copy: their token, size and example limits are assumed equal (unverified).
     max_input_tokens=131_072,
     max_output_tokens=131_072,
-    min_examples=1,
+    max_total_tokens=131_072,
+    # Vertex AI docs, "Prepare supervised tuning data" (Gemini 1.0-era page): "A training
+    # dataset must include a minimum of 16 examples". The 2.5 pages state no minimum.
+    min_examples=16,
     max_eval_examples=5_000,
+    max_train_examples=1_000_000,
+    max_train_file_bytes=1_000_000_000,
     regions=GEMINI_TUNING_REGIONS,
     default_epochs=3,
     adapter_sizes=(1, 2, 4, 8, 16),
 )
+# Unverified (the stored docs cut these tables): Gemini 2.5 Pro and 2.0 Flash adapter sizes
+# 1, 2, 4 and 8 (16 not offered), as the docs listed for the earlier Pro models.
+_GEMINI_SMALL_ADAPTERS: dict[str, Any] = {**_GEMINI_COMMON, "adapter_sizes": (1, 2, 4, 8)}
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -200,12 +246,14 @@ MODELS: dict[str, ModelSpec] = {
             name="text-bison-32k",
             max_input_tokens=32_768,
             max_output_tokens=8_192,
-            **_PALM_COMMON,
+            # 32k context: input and output together (model card "text-bison-32k").
+            max_total_tokens=32_768,
+            **{**_PALM_COMMON, "accelerators": {"TPU": TPU_V3_64_32K, "GPU": GPU_A100_8}},
         ),
-        ModelSpec(name="gemini-2.5-pro", **_GEMINI_COMMON),
+        ModelSpec(name="gemini-2.5-pro", **_GEMINI_SMALL_ADAPTERS),
         ModelSpec(name="gemini-2.5-flash", **_GEMINI_COMMON),
         ModelSpec(name="gemini-2.5-flash-lite", **_GEMINI_COMMON),
-        ModelSpec(name="gemini-2.0-flash-001", **_GEMINI_COMMON),
+        ModelSpec(name="gemini-2.0-flash-001", **_GEMINI_SMALL_ADAPTERS),
     )
 }
 
