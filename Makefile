@@ -40,5 +40,14 @@ emulators: $(STAMP) ## start the GCS (:$(GCS_PORT)) and Vertex AI (:$(VERTEX_POR
 emulators-stop: ## stop exactly the emulators `make emulators` started
 	@test -x $(PY) && $(PY) -m vertex_emulator.launcher stop --run-dir $(RUN_DIR) || true
 
+up: $(STAMP) ## a real local Airflow (api-server :8080, scheduler, dag-processor, triggerer) + emulators; ARIA_DB=postgres for PostgreSQL
+	$(PY) -m scripts.local_airflow up --run-dir $(RUN_DIR) --gcs-port $(GCS_PORT) --vertex-port $(VERTEX_PORT)
+
+down: ## stop exactly the processes `make up` started
+	@test -x $(PY) && $(PY) -m scripts.local_airflow down --run-dir $(RUN_DIR) || true
+
+deploy-composer: ## upload dags/ plugins/ include/ and requirements to Cloud Composer (COMPOSER_ENV, COMPOSER_LOCATION; DRY_RUN=1 prints)
+	bash scripts/deploy_composer.sh
+
 clean: ## remove run state and caches (keeps .venv)
 	rm -rf $(RUN_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,82 @@
+"""Upload a dataset version shipped in include/sample_data/ to a GCS bucket (the emulator, usually).
+
+The files live in include/sample_data/gcs/<bucket>/<prefix>/raw/v=<version>/ (the layout
+fake-gcs-server is seeded with); `upload_version` copies one version to any `raw/v=<as_version>/`
+prefix, so the demo can present the sample as the dataset version of any logical date.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_ROOT = REPO / "include" / "sample_data" / "gcs"
+SAMPLE_BUCKET = "aria-datasets"
+SAMPLE_PREFIX = "aria-text"
+DEFAULT_VERSION = "2025-06-01"
+
+
+@dataclass(frozen=True)
+class UploadedVersion:
+    uri: str  # gs://bucket/prefix/raw/v=<version>/
+    objects: list[str]
+    examples: int
+
+
+def sample_versions() -> list[str]:
+    """The dataset versions shipped in include/sample_data, oldest first."""
+    raw = SAMPLE_ROOT / SAMPLE_BUCKET / SAMPLE_PREFIX / "raw"
+    return sorted(p.name.removeprefix("v=") for p in raw.glob("v=*") if p.is_dir())
+
+
+def sample_files(version: str = DEFAULT_VERSION) -> list[Path]:
+    folder = SAMPLE_ROOT / SAMPLE_BUCKET / SAMPLE_PREFIX / "raw" / f"v={version}"
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    if not files:
+        raise FileNotFoundError(f"no sample files for dataset version {version} in {folder}")
+    return files
+
+
+def storage_client(project: str = "aria-local"):  # -> google.cloud.storage.Client
+    """A client for the emulator named by STORAGE_EMULATOR_HOST (anonymous credentials)."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    return storage.Client(project=project, credentials=AnonymousCredentials())
+
+
+def ensure_bucket(client, name: str) -> None:
+    from google.api_core.exceptions import Conflict
+
+    try:
+        client.create_bucket(name)
+    except Conflict:
+        pass
+
+
+def upload_version(
+    version: str = DEFAULT_VERSION,
+    as_version: str | None = None,
+    bucket: str = SAMPLE_BUCKET,
+    prefix: str = SAMPLE_PREFIX,
+    files: list[Path] | None = None,
+    client=None,
+) -> UploadedVersion:
+    """Upload the sample `version` (or `files`) under gs://bucket/prefix/raw/v=<as_version>/."""
+    client = client or storage_client()
+    ensure_bucket(client, bucket)
+    target = f"{prefix}/raw/v={as_version or version}/"
+    names, examples = [], 0
+    for path in files or sample_files(version):
+        blob = client.bucket(bucket).blob(target + path.name)
+        blob.upload_from_filename(str(path), content_type="application/jsonl")
+        names.append(blob.name)
+        examples += sum(1 for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line)
+    return UploadedVersion(uri=f"gs://{bucket}/{target}", objects=names, examples=examples)
+
+
+def create_buckets(names: list[str], client=None) -> None:
+    client = client or storage_client()
+    for name in names:
+        ensure_bucket(client, name)
