@@ -15,6 +15,8 @@ import sys
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "emulator": ("vertex_emulator.cli", "run the offline Vertex AI emulator (REST, /v1 and /v1beta1)"),
+    "validate": ("aria_tuning.commands.validate", "check a dataset for a base model; print every problem"),
+    "plan": ("aria_tuning.commands.plan", "validate a dataset and print the tuning plan (steps, batch, ETA)"),
 }
 
 

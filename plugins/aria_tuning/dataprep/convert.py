@@ -1,0 +1,45 @@
+"""Writers for what each tuning method reads: one canonical `Example` -> one JSONL line (bytes).
+
+- PaLM (tune-large-model pipeline): {"input_text": ..., "output_text": ...}. text-bison takes
+  single-turn examples only; a system text is prepended to the input, separated by a blank line.
+- Gemini (tuningJobs): {"systemInstruction"?: {"role": "system", "parts": [{"text"}]},
+  "contents": [{"role": "user"|"model", "parts": [{"text"}]}, ...]}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgspec
+
+from aria_tuning.catalog import DataFormat
+from aria_tuning.dataprep.formats import Example, ExampleError
+
+_encode = msgspec.json.Encoder().encode
+
+
+def to_palm(example: Example) -> bytes:
+    if len(example.turns) != 2:
+        raise ExampleError(
+            f"PaLM models take single-turn examples (one input, one output); this one has "
+            f"{len(example.turns)} turns"
+        )
+    source = example.turns[0][1]
+    if example.system is not None:
+        source = f"{example.system}\n\n{source}"
+    return _encode({"input_text": source, "output_text": example.turns[1][1]})
+
+
+def to_gemini(example: Example) -> bytes:
+    contents = [{"role": role, "parts": [{"text": text}]} for role, text in example.turns]
+    if example.system is None:
+        return _encode({"contents": contents})
+    return _encode(
+        {"systemInstruction": {"role": "system", "parts": [{"text": example.system}]}, "contents": contents}
+    )
+
+
+WRITERS: dict[DataFormat, Callable[[Example], bytes]] = {
+    DataFormat.PALM: to_palm,
+    DataFormat.GEMINI: to_gemini,
+}

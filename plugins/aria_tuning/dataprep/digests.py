@@ -1,0 +1,69 @@
+"""A compact set of 64-bit example digests: exact-duplicate detection in 16 bytes per example.
+
+Python's own `set` of ints costs about 60 bytes per entry (int object plus table slot); this
+open-addressing table over an `array('Q')` costs 8 bytes per slot at a load factor of at most
+1/2, i.e. 16 MiB for 1,000,000 examples (24 MiB for a moment while it doubles).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from array import array
+from collections.abc import Iterator
+
+
+def digest_of(data: bytes) -> int:
+    """The first 64 bits of SHA-256, forced odd so that 0 can mark an empty slot.
+
+    Same bytes, same digest, on any machine and Python version (unlike `hash()`). With 63
+    useful bits, a false duplicate among 1M examples has a probability of about 1e-7.
+    """
+    return int.from_bytes(hashlib.sha256(data).digest()[:8], "big") | 1
+
+
+class DigestSet:
+    """Insert-only hash set of odd 64-bit ints (linear probing; the digests are already uniform)."""
+
+    def __init__(self, capacity: int = 1 << 16) -> None:
+        size = 1 << max(4, (capacity - 1).bit_length())
+        self._slots = array("Q", bytes(8 * size))
+        self._mask = size - 1
+        self._count = 0
+
+    def add(self, digest: int) -> bool:
+        """Insert `digest`; False when it was already there (a duplicate)."""
+        slots, mask = self._slots, self._mask
+        i = digest & mask
+        while True:
+            held = slots[i]
+            if held == 0:
+                slots[i] = digest
+                self._count += 1
+                if self._count * 2 > mask:
+                    self._grow()
+                return True
+            if held == digest:
+                return False
+            i = (i + 1) & mask
+
+    def _grow(self) -> None:
+        old = self._slots
+        size = len(old) * 2
+        self._slots = slots = array("Q", bytes(8 * size))
+        self._mask = mask = size - 1
+        for digest in old:
+            if digest:
+                i = digest & mask
+                while slots[i]:
+                    i = (i + 1) & mask
+                slots[i] = digest
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[int]:
+        return (digest for digest in self._slots if digest)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._slots) * self._slots.itemsize

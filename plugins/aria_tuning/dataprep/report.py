@@ -1,0 +1,48 @@
+"""`report.json`: what went in, what came out, the plan, and the hash of the prepared files."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aria_tuning.dataprep import sources as io
+from aria_tuning.dataprep.plan import TuningPlan
+from aria_tuning.dataprep.validate import ValidationResult
+
+REPORT_VERSION = 1
+
+
+def build_report(
+    result: ValidationResult,
+    plan: TuningPlan,
+    *,
+    counts: dict[str, int],
+    files: dict[str, dict[str, Any]],
+    content_sha256: str,
+    invalid_policy: str,
+    eval_fraction: float,
+) -> dict[str, Any]:
+    return {
+        "report_version": REPORT_VERSION,
+        "model": result.model,
+        "sources": result.sources,
+        "source_formats": result.formats,
+        "counts": counts,
+        "tokens": {
+            "method": "ceil(ascii_chars / 4) + non_ascii_chars per text (aria_tuning.dataprep.tokens)",
+            "input": result.input_tokens.summary(),
+            "output": result.output_tokens.summary(),
+        },
+        "invalid_policy": invalid_policy,
+        "skipped": [str(p) for p in result.problems],
+        "skipped_not_listed": result.unrecorded_problems,
+        "split": {"method": "n_eval smallest SHA-256 example digests", "eval_fraction": eval_fraction},
+        "plan": plan.to_dict(),
+        "files": files,
+        "content_sha256": content_sha256,
+    }
+
+
+def write_report(uri: str, report: dict[str, Any]) -> None:
+    with io.open_write(uri) as out:
+        out.write(json.dumps(report, indent=2, ensure_ascii=False).encode("utf-8") + b"\n")

@@ -1,0 +1,129 @@
+"""Where dataset bytes come from and go to: local paths and `gs://` URIs, always streamed.
+
+GCS goes through google-cloud-storage (imported on first use). With STORAGE_EMULATOR_HOST set,
+the client talks to that emulator with anonymous credentials, as the rest of the project does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from aria_tuning.errors import ConfigurationError, DatasetError
+
+if TYPE_CHECKING:
+    from google.cloud import storage
+
+GCS_SCHEME = "gs://"
+#: Streaming block size: big enough that per-read overhead vanishes, small next to the RSS budget.
+BLOCK_SIZE = 4 << 20
+
+
+def is_gcs(uri: str) -> bool:
+    return uri.startswith(GCS_SCHEME)
+
+
+def split_gcs(uri: str) -> tuple[str, str]:
+    """`gs://bucket/some/name` -> ("bucket", "some/name")."""
+    bucket, _, name = uri[len(GCS_SCHEME) :].partition("/")
+    if not bucket:
+        raise ConfigurationError(f"{uri!r} is not a gs://bucket/... URI")
+    return bucket, name
+
+
+def join(prefix: str, name: str) -> str:
+    """`name` under a local directory or a gs:// prefix."""
+    if is_gcs(prefix):
+        return prefix.rstrip("/") + "/" + name
+    return str(Path(prefix) / name)
+
+
+@lru_cache(maxsize=4)
+def _client(emulator_host: str | None, project: str | None) -> storage.Client:
+    from google.cloud import storage
+
+    if emulator_host:
+        from google.auth.credentials import AnonymousCredentials
+
+        return storage.Client(project=project or "aria-local", credentials=AnonymousCredentials())
+    return storage.Client(project=project)
+
+
+def gcs_client() -> storage.Client:
+    """A storage client for the current environment (emulator when STORAGE_EMULATOR_HOST is set)."""
+    return _client(os.environ.get("STORAGE_EMULATOR_HOST"), os.environ.get("GOOGLE_CLOUD_PROJECT"))
+
+
+def expand(uris: list[str]) -> list[str]:
+    """Every file the sources name: files as given, directories and gs:// prefixes expanded.
+
+    A gs:// URI naming an existing object is that object; otherwise (or when it ends with "/")
+    it is a prefix and stands for every object under it, in name order.
+    """
+    files: list[str] = []
+    for uri in uris:
+        found = _expand_gcs(uri) if is_gcs(uri) else _expand_local(uri)
+        if not found:
+            raise DatasetError(f"{uri}: no dataset files found", [f"{uri}: no dataset files found"])
+        files.extend(found)
+    return files
+
+
+def _expand_local(path: str) -> list[str]:
+    root = Path(path)
+    if root.is_file():
+        return [path]
+    if root.is_dir():
+        return [
+            str(p)
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        ]
+    return []
+
+
+def _expand_gcs(uri: str) -> list[str]:
+    bucket_name, name = split_gcs(uri)
+    client = gcs_client()
+    if name and not name.endswith("/") and client.bucket(bucket_name).get_blob(name) is not None:
+        return [uri]
+    blobs = client.list_blobs(bucket_name, prefix=name)
+    return sorted(f"{GCS_SCHEME}{bucket_name}/{b.name}" for b in blobs if not b.name.endswith("/"))
+
+
+def open_read(uri: str) -> BinaryIO:
+    """A binary stream over a local file or a GCS object (read in BLOCK_SIZE ranges)."""
+    if is_gcs(uri):
+        bucket_name, name = split_gcs(uri)
+        blob = gcs_client().bucket(bucket_name).blob(name)
+        return blob.open("rb", chunk_size=BLOCK_SIZE)  # type: ignore[return-value]
+    return open(uri, "rb", buffering=0)
+
+
+@contextmanager
+def open_write(uri: str) -> Iterator[BinaryIO]:
+    """A binary writer that publishes `uri` only when the block exits without an error.
+
+    Local: written to a sibling temporary file, renamed into place. GCS: a resumable upload
+    that is finalized on success and abandoned (never finalized) on error.
+    """
+    if is_gcs(uri):
+        bucket_name, name = split_gcs(uri)
+        blob = gcs_client().bucket(bucket_name).blob(name)
+        writer = blob.open("wb", chunk_size=BLOCK_SIZE * 2, ignore_flush=True)
+        yield writer  # type: ignore[misc]  # on error the upload is simply never finalized
+        writer.close()
+        return
+    path = Path(uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        with open(tmp, "wb", buffering=BLOCK_SIZE) as handle:
+            yield handle
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
