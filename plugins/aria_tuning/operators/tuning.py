@@ -1,0 +1,264 @@
+"""The tuning operator: one deferrable operator for both Vertex tuning methods, never two paid runs.
+
+The catalog picks the method: PIPELINE runs the tune-large-model template as a PipelineJob,
+TUNING_JOB creates a Gemini tuningJob. The job's identity comes from (dag_id, run_id, task_id,
+map_index): execute() first looks for it and re-attaches; only a FAILED/CANCELLED/EXPIRED job is
+replaced, by a new attempt whose number is recorded in the job id and labels.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+
+from aria_tuning import vertex_jobs as vj
+from aria_tuning.catalog import TuningMethod
+from aria_tuning.errors import VertexError, VertexJobFailed
+from aria_tuning.hooks import VertexHook, is_already_exists, vertex_call
+from aria_tuning.links import VertexEndpointLink, VertexModelLink, VertexTuningJobLink
+from aria_tuning.triggers import VertexTuningJobTrigger
+
+
+class VertexTuningOperator(BaseOperator):
+    """Tune `base_model` on Vertex AI and wait for it in the triggerer (always deferrable).
+
+    Returns `{job, state, method, tuned_model, endpoint, duration_seconds, console_url}`.
+    """
+
+    template_fields: Sequence[str] = (
+        "base_model",
+        "training_data_uri",
+        "evaluation_data_uri",
+        "train_steps",
+        "epochs",
+        "max_train_steps",
+        "learning_rate_multiplier",
+        "accelerator",
+        "region",
+        "project_id",
+        "tuned_model_display_name",
+        "pipeline_root",
+        "labels",
+        "service_account",
+        "kms_key_name",
+        "adapter_size",
+        "impersonation_chain",
+    )
+    operator_extra_links = (VertexTuningJobLink(), VertexModelLink(), VertexEndpointLink())
+    ui_color = "#e8f0fe"
+
+    def __init__(
+        self,
+        *,
+        base_model: str,
+        training_data_uri: str,
+        evaluation_data_uri: str | None = None,
+        train_steps: int | str | None = None,
+        epochs: int | str | None = None,
+        max_train_steps: int | str | None = None,
+        learning_rate_multiplier: float | str = 1.0,
+        accelerator: str | None = None,
+        region: str | None = None,
+        project_id: str | None = None,
+        tuned_model_display_name: str = "ARIA-text",
+        pipeline_root: str | None = None,
+        labels: dict[str, str] | None = None,
+        service_account: str | None = None,
+        kms_key_name: str | None = None,
+        adapter_size: int | str | None = None,
+        gcp_conn_id: str = "google_cloud_default",
+        impersonation_chain: str | Sequence[str] | None = None,
+        poll_interval: float = 60.0,
+        max_poll_interval: float = 600.0,
+        transient_error_budget: int = 20,
+        cancel_on_kill: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.base_model = base_model
+        self.training_data_uri = training_data_uri
+        self.evaluation_data_uri = evaluation_data_uri
+        self.train_steps = train_steps
+        self.epochs = epochs
+        self.max_train_steps = max_train_steps
+        self.learning_rate_multiplier = learning_rate_multiplier
+        self.accelerator = accelerator
+        self.region = region
+        self.project_id = project_id
+        self.tuned_model_display_name = tuned_model_display_name
+        self.pipeline_root = pipeline_root
+        self.labels = labels
+        self.service_account = service_account
+        self.kms_key_name = kms_key_name
+        self.adapter_size = adapter_size
+        self.gcp_conn_id = gcp_conn_id
+        self.impersonation_chain = impersonation_chain
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.transient_error_budget = transient_error_budget
+        self.cancel_on_kill = cancel_on_kill
+
+    @cached_property
+    def hook(self) -> VertexHook:
+        return VertexHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
+
+    def validate(self) -> vj.TuningRequest:
+        """Every check that needs no Vertex call; raises ConfigurationError/CatalogError/PlanError."""
+        return vj.validate_tuning_request(
+            base_model=self.base_model,
+            project=self.project_id or self.hook.project_id,
+            region=self.region or None,
+            training_data_uri=self.training_data_uri,
+            evaluation_data_uri=self.evaluation_data_uri,
+            train_steps=self.train_steps,
+            epochs=self.epochs,
+            max_train_steps=self.max_train_steps,
+            learning_rate_multiplier=self.learning_rate_multiplier,
+            accelerator=self.accelerator or None,
+            tuned_model_display_name=self.tuned_model_display_name,
+            pipeline_root=self.pipeline_root,
+            labels=self.labels,
+            service_account=self.service_account,
+            kms_key_name=self.kms_key_name,
+            adapter_size=self.adapter_size,
+        )
+
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        request = self.validate()
+        if warning := request.model.retirement_warning():
+            self.log.warning(warning)
+        ti = context["ti"]
+        key = vj.run_key(ti.dag_id, ti.run_id, ti.task_id, ti.map_index if ti.map_index is not None else -1)
+        is_pipeline = request.method is TuningMethod.PIPELINE
+        client = self.hook.client("pipeline" if is_pipeline else "tuning", request.region)
+        parent = f"projects/{request.project}/locations/{request.region}"
+
+        decision = vj.decide(self._existing_jobs(client, parent, key, is_pipeline))
+        if decision.action == "attach":
+            assert decision.job_name is not None
+            name = decision.job_name
+            self.log.info("Re-attaching to %s (%s) instead of starting a new run", name, decision.state)
+        else:
+            if decision.job_name:
+                self.log.warning(
+                    "%s ended %s; submitting attempt %d", decision.job_name, decision.state, decision.attempt
+                )
+            name = self._submit(client, parent, request, key, decision.attempt, ti.task_id)
+        VertexTuningJobLink.persist(context, vj.job_console_url(name, request.method))
+
+        if decision.state == vj.SUCCEEDED:
+            job = self._get(client, name, is_pipeline)
+            return self._result(context, {"status": "success", **vj.job_summary(job, request.method)})
+        self.defer(
+            trigger=VertexTuningJobTrigger(
+                job_name=name,
+                method=str(request.method),
+                cancel_on_kill=self.cancel_on_kill,
+                gcp_conn_id=self.gcp_conn_id,
+                impersonation_chain=self.impersonation_chain,
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+                transient_error_budget=self.transient_error_budget,
+            ),
+            method_name="execute_complete",
+        )
+        return None  # not reached: defer() raises
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        return self._result(context, event)
+
+    def _existing_jobs(
+        self, client: Any, parent: str, key: str, is_pipeline: bool
+    ) -> list[tuple[str, int, str]]:
+        label_filter = f'labels.{vj.LABEL_RUN_KEY}="{key}"'
+        if is_pipeline:
+            pages = vertex_call(
+                parent,
+                "listing pipeline jobs",
+                lambda: client.list_pipeline_jobs(parent=parent, filter=label_filter),
+            )
+        else:
+            pages = vertex_call(
+                parent,
+                "listing tuning jobs",
+                lambda: client.list_tuning_jobs(parent=parent, filter=label_filter),
+            )
+        found = []
+        for job in vertex_call(parent, "listing jobs", lambda: list(pages)):
+            labels = dict(job.labels)
+            if labels.get(vj.LABEL_RUN_KEY) != key:  # never trust a filter we did not write the server of
+                continue
+            attempt = int(labels.get(vj.LABEL_ATTEMPT, "1") or 1)
+            found.append((job.name, attempt, vj.short_state(job.state)))
+        return found
+
+    def _submit(
+        self, client: Any, parent: str, request: vj.TuningRequest, key: str, attempt: int, task_id: str
+    ) -> str:
+        from google.cloud import aiplatform_v1
+
+        if request.method is TuningMethod.PIPELINE:
+            job_id = vj.job_id(task_id, key, attempt)
+            body = aiplatform_v1.PipelineJob(vj.pipeline_job_body(request, key, attempt))
+            try:
+                job = client.create_pipeline_job(parent=parent, pipeline_job=body, pipeline_job_id=job_id)
+            except Exception as exc:
+                if not is_already_exists(exc):
+                    raise VertexError(
+                        f"creating pipeline job {job_id} failed: {exc}", resource=parent
+                    ) from exc
+                # A previous try created it and died before deferring: that run is ours.
+                self.log.info("%s/pipelineJobs/%s already exists: re-attaching", parent, job_id)
+                return f"{parent}/pipelineJobs/{job_id}"
+        else:
+            tuning_body = aiplatform_v1.TuningJob(vj.tuning_job_body(request, key, attempt))
+            job = vertex_call(
+                parent,
+                f"creating tuning job for {request.model.name}",
+                lambda: client.create_tuning_job(parent=parent, tuning_job=tuning_body),
+            )
+        self.log.info(
+            "Submitted %s (attempt %d, %s, method %s)", job.name, attempt, request.model.name, request.method
+        )
+        return str(job.name)
+
+    def _get(self, client: Any, name: str, is_pipeline: bool) -> dict[str, Any]:
+        if is_pipeline:
+            job = vertex_call(name, "reading the pipeline job", lambda: client.get_pipeline_job(name=name))
+        else:
+            job = vertex_call(name, "reading the tuning job", lambda: client.get_tuning_job(name=name))
+        return dict(type(job).to_dict(job, use_integers_for_enums=False))
+
+    def _result(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        job, state, method = event.get("job") or "", event.get("state") or "UNKNOWN", event.get("method")
+        if event.get("status") != "success":
+            raise VertexJobFailed(f"tuning ended {state}: {event.get('message')}", resource=job, state=state)
+        if not event.get("tuned_model"):
+            raise VertexError("the job succeeded but names no tuned model", resource=job)
+        VertexModelLink.persist(context, vj.model_console_url(event["tuned_model"]))
+        if event.get("endpoint"):
+            VertexEndpointLink.persist(context, vj.endpoint_console_url(event["endpoint"]))
+        result = {
+            "job": job,
+            "state": state,
+            "method": method,
+            "tuned_model": event["tuned_model"],
+            "endpoint": event.get("endpoint"),
+            "duration_seconds": _duration(
+                event.get("start_time") or event.get("create_time"), event.get("end_time")
+            ),
+            "console_url": vj.job_console_url(job, str(method)),
+        }
+        self.log.info("Tuning finished: %s", result)
+        return result
+
+
+def _duration(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    seconds = (dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)).total_seconds()
+    return round(seconds, 3)

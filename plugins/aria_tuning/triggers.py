@@ -1,0 +1,273 @@
+"""Triggers that wait on Vertex AI in the triggerer: a tuning job (pipeline run or tuningJob) and LROs.
+
+One async client per trigger; polls with capped exponential backoff and jitter; transient API
+errors (429, 5xx, deadline exceeded, broken connections) are ridden out up to a bounded budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from aria_tuning import vertex_jobs as vj
+from aria_tuning.catalog import TuningMethod
+from aria_tuning.hooks import VertexHook, close_async_client, is_transient, vertex_message
+
+#: Airflow >= 3.3 calls `BaseTrigger.on_kill` only when a user acts on the deferred task. Older
+#: versions (3.1, 3.2) only cancel the trigger's coroutine, for user actions and triggerer
+#: restarts alike; there we ask the API server whether the task is still deferred.
+TRIGGER_HAS_ON_KILL = "on_kill" in BaseTrigger.__dict__
+
+
+class _VertexPollingTrigger(BaseTrigger):
+    """Shared polling machinery: client lifecycle, backoff with jitter, transient-error budget."""
+
+    def __init__(
+        self,
+        *,
+        gcp_conn_id: str = "google_cloud_default",
+        impersonation_chain: str | Sequence[str] | None = None,
+        poll_interval: float = 30.0,
+        max_poll_interval: float = 300.0,
+        transient_error_budget: int = 10,
+    ) -> None:
+        super().__init__()
+        self.gcp_conn_id = gcp_conn_id
+        self.impersonation_chain = impersonation_chain
+        self.poll_interval = float(poll_interval)
+        self.max_poll_interval = float(max(max_poll_interval, poll_interval))
+        self.transient_error_budget = int(transient_error_budget)
+        self._delay = self.poll_interval
+
+    def _common_kwargs(self) -> dict[str, Any]:
+        return {
+            "gcp_conn_id": self.gcp_conn_id,
+            "impersonation_chain": self.impersonation_chain,
+            "poll_interval": self.poll_interval,
+            "max_poll_interval": self.max_poll_interval,
+            "transient_error_budget": self.transient_error_budget,
+        }
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return f"{type(self).__module__}.{type(self).__qualname__}", self._kwargs()
+
+    def _kwargs(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _client(self, service: str, region: str) -> Any:
+        from asgiref.sync import sync_to_async
+
+        hook = VertexHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
+        # Reading the connection and building credentials are blocking calls: keep them off the loop.
+        await sync_to_async(lambda: (hook.credentials, hook.endpoint_override))()
+        return hook.async_client(service, region)
+
+    def _backoff(self, grow: bool) -> float:
+        """Sleep before the next poll: `grow` doubles the delay (capped); jitter spreads load."""
+        self._delay = min(self.max_poll_interval, self._delay * 2) if grow else self.poll_interval
+        return random.uniform(self._delay / 2, self._delay)
+
+    async def _call(self, what: str, call: Any) -> Any:
+        """Await `call()` and retry transient failures, at most `transient_error_budget` in a row."""
+        failures = 0
+        while True:
+            try:
+                return await call()
+            except Exception as exc:
+                if not is_transient(exc) or failures >= self.transient_error_budget:
+                    raise
+                failures += 1
+                delay = random.uniform(0, min(self.max_poll_interval, self.poll_interval * 2**failures))
+                self.log.warning(
+                    "%s: transient error %d/%d (%s); retrying in %.1fs",
+                    what,
+                    failures,
+                    self.transient_error_budget,
+                    vertex_message(exc),
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+
+class VertexTuningJobTrigger(_VertexPollingTrigger):
+    """Waits for a tune-large-model pipeline run or a Gemini tuningJob to end.
+
+    Yields one event: `{"status": "success" | "error", **job_summary}`. SUCCEEDED is success;
+    FAILED/EXPIRED carry Vertex's error message; CANCELLED says so; PAUSED keeps waiting.
+    """
+
+    def __init__(self, *, job_name: str, method: str, cancel_on_kill: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job_name = job_name
+        self.method = str(TuningMethod(method))
+        self.cancel_on_kill = bool(cancel_on_kill)
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {
+            "job_name": self.job_name,
+            "method": self.method,
+            "cancel_on_kill": self.cancel_on_kill,
+            **self._common_kwargs(),
+        }
+
+    @property
+    def _is_pipeline(self) -> bool:
+        return TuningMethod(self.method) is TuningMethod.PIPELINE
+
+    async def _get_job(self, client: Any) -> Any:
+        if self._is_pipeline:
+            return await self._call(self.job_name, lambda: client.get_pipeline_job(name=self.job_name))
+        return await self._call(self.job_name, lambda: client.get_tuning_job(name=self.job_name))
+
+    def _progress(self, job: Any) -> dict[str, str]:
+        # Read straight from the proto: converting the whole job to a dict on every poll is the
+        # most expensive thing a poll could do.
+        if not self._is_pipeline:
+            return {}
+        return {d.task_name: vj.short_state(d.state) for d in job.job_detail.task_details}
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        service = "pipeline" if self._is_pipeline else "tuning"
+        client = await self._client(service, vj.resource_region(self.job_name))
+        try:
+            state, progress = "", dict[str, str]()
+            while True:
+                try:
+                    job = await self._get_job(client)
+                except Exception as exc:
+                    yield self._error(f"polling failed: {vertex_message(exc)}", state or "UNKNOWN")
+                    return
+                new_state = vj.short_state(job.state)
+                changed = new_state != state
+                if changed:
+                    self.log.info("%s: state %s -> %s", self.job_name, state or "(start)", new_state)
+                    state = new_state
+                    if state == vj.PAUSED:
+                        self.log.warning(
+                            "%s is PAUSED: not a success; waiting for it to resume", self.job_name
+                        )
+                current = self._progress(job)
+                for task, task_state in current.items():
+                    if progress.get(task) != task_state:
+                        self.log.info("%s: pipeline task %s is %s", self.job_name, task, task_state)
+                progress = current
+                if state in vj.TERMINAL:
+                    as_dict = type(job).to_dict(job, use_integers_for_enums=False)
+                    yield TriggerEvent(self._final(vj.job_summary(as_dict, self.method)))
+                    return
+                await asyncio.sleep(self._backoff(grow=not changed))
+        except asyncio.CancelledError:
+            if self.cancel_on_kill and not TRIGGER_HAS_ON_KILL and await self._user_acted():
+                await self._cancel(client)
+            raise
+        finally:
+            await close_async_client(client)
+
+    def _final(self, summary: dict[str, Any]) -> dict[str, Any]:
+        state = summary["state"]
+        if state == vj.SUCCEEDED:
+            return {"status": "success", **summary}
+        if state == vj.CANCELLED:
+            summary["message"] = summary["message"] or "the job was cancelled"
+        else:
+            summary["message"] = summary["message"] or f"the job ended {state} without an error message"
+        return {"status": "error", **summary}
+
+    def _error(self, message: str, state: str) -> TriggerEvent:
+        return TriggerEvent(
+            {
+                "status": "error",
+                "job": self.job_name,
+                "state": state,
+                "method": self.method,
+                "message": message,
+            }
+        )
+
+    async def on_kill(self) -> None:
+        """A user marked the deferred task failed/success or cleared it: cancel the Vertex job."""
+        if not self.cancel_on_kill:
+            return
+        service = "pipeline" if self._is_pipeline else "tuning"
+        client = await self._client(service, vj.resource_region(self.job_name))
+        try:
+            await self._cancel(client)
+        finally:
+            await close_async_client(client)
+
+    async def _cancel(self, client: Any) -> None:
+        self.log.info("Cancelling %s because the deferred task was stopped by a user", self.job_name)
+        if self._is_pipeline:
+            await self._call(self.job_name, lambda: client.cancel_pipeline_job(name=self.job_name))
+        else:
+            await self._call(self.job_name, lambda: client.cancel_tuning_job(name=self.job_name))
+        self.log.info("Cancellation of %s requested", self.job_name)
+
+    async def _user_acted(self) -> bool:
+        """Airflow < 3.3: a coroutine cancelled while the task is still DEFERRED is a triggerer restart."""
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+        from asgiref.sync import sync_to_async
+
+        ti = self.task_instance
+        if ti is None:
+            return False
+        try:
+            states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
+                dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=ti.map_index
+            )
+            return states[ti.run_id][ti.task_id] != "deferred"
+        except Exception:
+            self.log.warning("Could not read the task state; not cancelling %s", self.job_name, exc_info=True)
+            return False
+
+
+class VertexOperationTrigger(_VertexPollingTrigger):
+    """Waits for long-running operations (deploy, undeploy) of one Vertex service to finish.
+
+    Yields `{"status": "success"}` or `{"status": "error", "operation": name, "message": ...}`.
+    """
+
+    def __init__(self, *, operation_names: Sequence[str], service: str = "endpoint", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.operation_names = list(operation_names)
+        self.service = service
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {"operation_names": self.operation_names, "service": self.service, **self._common_kwargs()}
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        if not self.operation_names:
+            yield TriggerEvent({"status": "success", "operations": []})
+            return
+        client = await self._client(self.service, vj.resource_region(self.operation_names[0]))
+        try:
+            pending = list(self.operation_names)
+            while pending:
+                for name in list(pending):
+                    try:
+                        op = await self._call(
+                            name, lambda name=name: client.get_operation(request={"name": name})
+                        )
+                    except Exception as exc:
+                        yield TriggerEvent(
+                            {"status": "error", "operation": name, "message": vertex_message(exc)}
+                        )
+                        return
+                    if not op.done:
+                        continue
+                    if op.HasField("error") and op.error.code:
+                        yield TriggerEvent(
+                            {"status": "error", "operation": name, "message": op.error.message}
+                        )
+                        return
+                    self.log.info("%s: done", name)
+                    pending.remove(name)
+                if pending:
+                    await asyncio.sleep(self._backoff(grow=True))
+            yield TriggerEvent({"status": "success", "operations": self.operation_names})
+        finally:
+            await close_async_client(client)

@@ -1,0 +1,19 @@
+"""Registers the ARIA-text operator extra links (Vertex AI console pages) with Airflow.
+
+Links must be known to the plugin manager to render on the serialized DAG in the UI.
+"""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+from aria_tuning.links import VertexConsoleLink, VertexEndpointLink, VertexModelLink, VertexTuningJobLink
+
+
+class AriaTuningPlugin(AirflowPlugin):
+    name = "aria_tuning"
+    operator_extra_links = [
+        VertexConsoleLink(),
+        VertexTuningJobLink(),
+        VertexModelLink(),
+        VertexEndpointLink(),
+    ]
