@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import airflow as airflow_support
 from tests.support.processes import start_gcs_emulator
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Airflow reads AIRFLOW_HOME and its settings at import: set them before any test imports it.
+    airflow_support.configure_environment()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,21 @@
+"""Traffic split arithmetic of the deploy operator."""
+
+from __future__ import annotations
+
+import pytest
+from aria_tuning.operators.deploy import canary_split
+
+
+@pytest.mark.parametrize(
+    ("current", "percent", "expected"),
+    [
+        ({}, 10, {"0": 100}),
+        ({"1": 100}, 100, {"0": 100}),
+        ({"1": 100}, 10, {"0": 10, "1": 90}),
+        ({"1": 50, "2": 50}, 20, {"0": 20, "1": 40, "2": 40}),
+        ({"1": 67, "2": 33, "3": 0}, 10, {"0": 10, "1": 61, "2": 29}),
+    ],
+)
+def test_canary_split_sums_to_100(current: dict, percent: int, expected: dict) -> None:
+    split = canary_split(current, percent)
+    assert split == expected and sum(split.values()) == 100
