@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support import airflow as airflow_support
-from tests.support.processes import start_gcs_emulator
+from tests.support.processes import VertexEmulatorProcess, start_gcs_emulator
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -37,3 +37,48 @@ def gcs_emulator(run_dir: Path) -> Iterator[str]:
         else:
             os.environ["STORAGE_EMULATOR_HOST"] = previous
         service.stop()
+
+
+@pytest.fixture(scope="session")
+def vertex_emulator_state_dir(run_dir: Path) -> Path:
+    """Where the session's Vertex AI emulator keeps its state (it runs with --state-dir)."""
+    return run_dir / "vertex-state"
+
+
+@pytest.fixture(scope="session")
+def vertex_emulator(gcs_emulator: str, run_dir: Path, vertex_emulator_state_dir: Path) -> Iterator[str]:
+    """URL of the session's Vertex AI emulator; ARIA_VERTEX_API_ENDPOINT points at it.
+
+    Shared by every test: use unique ids, display names or labels rather than `/_emulator/reset`.
+    """
+    emulator = VertexEmulatorProcess(run_dir, gcs_emulator, state_dir=vertex_emulator_state_dir)
+    previous = os.environ.get("ARIA_VERTEX_API_ENDPOINT")
+    os.environ["ARIA_VERTEX_API_ENDPOINT"] = emulator.url
+    try:
+        yield emulator.url
+    finally:
+        if previous is None:
+            os.environ.pop("ARIA_VERTEX_API_ENDPOINT", None)
+        else:
+            os.environ["ARIA_VERTEX_API_ENDPOINT"] = previous
+        emulator.stop()
+
+
+@pytest.fixture
+def vertex_emulator_factory(
+    gcs_emulator: str, tmp_path: Path
+) -> Iterator[Callable[..., VertexEmulatorProcess]]:
+    """Start private Vertex AI emulators: `start(state_dir=None, extra_args=())` -> process handle
+    (`.url`, `.restart()`, `.stop()`); all are stopped when the test ends."""
+    started: list[VertexEmulatorProcess] = []
+
+    def start(state_dir: Path | None = None, extra_args: tuple[str, ...] = ()) -> VertexEmulatorProcess:
+        emulator = VertexEmulatorProcess(
+            tmp_path, gcs_emulator, state_dir=state_dir, extra_args=extra_args, name=f"vertex-{len(started)}"
+        )
+        started.append(emulator)
+        return emulator
+
+    yield start
+    for emulator in started:
+        emulator.stop()

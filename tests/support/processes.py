@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -69,10 +71,85 @@ def start_gcs_emulator(log_dir: Path, port: int | None = None) -> tuple[Service,
     port = port or free_port()
     service = Service(
         "gcs-emulator",
-        [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1", "--port", str(port),
-         "--in-memory", "-q"],
+        [
+            sys.executable,
+            "-m",
+            "gcp_storage_emulator",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--in-memory",
+            "-q",
+        ],
         log_dir,
     )
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/storage/v1/b", process=service.process)
     return service, url
+
+
+class VertexEmulatorProcess:
+    """A `python -m vertex_emulator` process; `restart()` keeps its port and state directory."""
+
+    def __init__(
+        self,
+        log_dir: Path,
+        gcs_url: str | None,
+        state_dir: Path | None = None,
+        port: int | None = None,
+        extra_args: Sequence[str] = (),
+        name: str = "vertex-emulator",
+    ):
+        self.log_dir = log_dir
+        self.gcs_url = gcs_url
+        self.state_dir = state_dir
+        self.port = port or free_port()
+        self.extra_args = list(extra_args)
+        self.name = name
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.service = self._start()
+
+    def _start(self) -> Service:
+        argv = [sys.executable, "-m", "vertex_emulator", "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.gcs_url:
+            argv += ["--gcs-endpoint", self.gcs_url]
+        if self.state_dir is not None:
+            argv += ["--state-dir", str(self.state_dir)]
+        service = Service(self.name, argv + self.extra_args, self.log_dir)
+        try:
+            wait_http(f"{self.url}/_emulator/health", timeout=60, process=service.process)
+        except Exception:
+            service.stop()
+            raise RuntimeError(f"{self.name} did not start:\n{service.log_tail()}") from None
+        return service
+
+    def stop(self) -> None:
+        self.service.stop()
+
+    def restart(self) -> None:
+        self.service.stop()
+        self.service = self._start()
+
+
+def start_vertex_emulator(
+    log_dir: Path, gcs_url: str | None, state_dir: Path | None = None, port: int | None = None
+) -> tuple[Service, str]:
+    emulator = VertexEmulatorProcess(log_dir, gcs_url, state_dir, port)
+    return emulator.service, emulator.url
+
+
+def emulator_control(
+    url: str, route: str, body: dict[str, Any] | None = None, method: str | None = None
+) -> Any:
+    """Call the Vertex emulator's control plane (`/_emulator/<route>`); returns the JSON answer."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"{url}/_emulator/{route}",
+        data=data,
+        method=method or ("POST" if data is not None else "GET"),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())

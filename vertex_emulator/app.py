@@ -1,0 +1,88 @@
+"""The ASGI application: route table dispatch, fault injection and the one error adapter.
+
+Handlers run in Starlette's thread pool, so many clients (deferrable triggers polling at once)
+are served concurrently; injected latency sleeps without holding a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route as StarletteRoute
+
+from vertex_emulator import control, wire
+from vertex_emulator.backend import Backend
+from vertex_emulator.exceptions import EmulatorError, Injected, InvalidArgument, NotFound
+from vertex_emulator.faults import Faults
+from vertex_emulator.responses import error_body
+from vertex_emulator.urls import ROUTES
+
+log = logging.getLogger("vertex_emulator")
+
+
+def create_app(backend: Backend, fault_seed: int | None = None) -> Starlette:
+    wire.load_all()
+    faults = Faults(fault_seed)
+    counter = control.RequestCounter()
+    plane = control.ControlPlane(backend, faults, counter)
+
+    async def dispatch(request: Request) -> Response:
+        method, path = request.method, request.url.path
+        try:
+            body = await _json_body(request)
+            if path.startswith(control.PREFIX):
+                return JSONResponse(await run_in_threadpool(plane.handle, method, path, body))
+            return await _api_call(request, method, path, body)
+        except EmulatorError as error:
+            status, envelope = error_body(error)
+            return JSONResponse(envelope, status_code=status)
+        except Exception as exc:  # the envelope, not a stack trace, is what clients must see
+            log.exception("internal error serving %s %s", method, path)
+            status, envelope = error_body(EmulatorError(f"emulator internal error: {exc!r}"))
+            return JSONResponse(envelope, status_code=status)
+
+    async def _api_call(request: Request, method: str, path: str, body: Any) -> Response:
+        decision = faults.decide(method, path)
+        if decision.latency_ms:
+            await asyncio.sleep(decision.latency_ms / 1000)
+        if decision.status is not None:
+            counter.add(f"fault {decision.status}")
+            raise Injected(
+                decision.status, f"injected fault (rule {decision.rule_id}): HTTP {decision.status}"
+            )
+        for route in ROUTES:
+            matched = route.match(method, path)
+            if matched is None:
+                continue
+            prefix, path_vars = matched
+            version = "v1" if prefix == "ui" else prefix
+            counter.add(route.label)
+            query: dict[str, list[str]] = {}
+            for key, value in request.query_params.multi_items():
+                query.setdefault(key, []).append(value)
+            int_enums = "enum-encoding=int" in request.url.query.replace("%3D", "=")
+            req = wire.parse_request(version, route.request, path_vars, query, route.body, body)
+            reply = await run_in_threadpool(route.handler, backend, req)
+            return JSONResponse(wire.emit(version, reply.type_name, reply.body, int_enums))
+        raise NotFound(f"no Vertex AI method {method} {path} (see vertex_emulator/urls.py)")
+
+    return Starlette(
+        routes=[StarletteRoute("/{path:path}", dispatch, methods=["GET", "POST", "DELETE", "PATCH", "PUT"])]
+    )
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(f"Invalid JSON payload received. {exc.msg} at line {exc.lineno}") from exc

@@ -1,0 +1,106 @@
+"""The test-only control plane under /_emulator/ (never subject to injected faults).
+
+GET  /_emulator/health                      liveness, settings and where state is kept
+POST /_emulator/reset                       forget every resource and fault rule
+GET  /_emulator/counts                      resources by kind and API calls by route
+GET  /_emulator/faults                      the fault rules
+POST /_emulator/faults                      add a rule {status, rate, method, path, latencyMs, count}
+DELETE /_emulator/faults                    remove all rules
+POST /_emulator/jobs/{job name}:{verb}      succeed | fail {"message"} | pause | resume
+GET  /_emulator/inspect/{resource name}     the raw record (wire dict and internal state)
+GET|PATCH /_emulator/settings               clock settings (secondsPerStep, phaseSeconds, ...)
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import threading
+from typing import Any
+
+from vertex_emulator.backend import Backend
+from vertex_emulator.exceptions import InvalidArgument, NotFound
+from vertex_emulator.faults import Faults
+
+PREFIX = "/_emulator/"
+_JOB_VERB = re.compile(
+    r"^jobs/(?P<name>.+/(?:pipelineJobs|tuningJobs)/[^/:]+):(?P<verb>succeed|fail|pause|resume)$"
+)
+_SETTINGS = {
+    "secondsPerStep": "seconds_per_step",
+    "phaseSeconds": "phase_seconds",
+    "pendingSeconds": "pending_seconds",
+    "operationSeconds": "operation_seconds",
+}
+
+
+class RequestCounter:
+    def __init__(self) -> None:
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+
+    def add(self, label: str) -> None:
+        with self._lock:
+            self._counts[label] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+class ControlPlane:
+    def __init__(self, backend: Backend, faults: Faults, requests: RequestCounter) -> None:
+        self.backend = backend
+        self.faults = faults
+        self.requests = requests
+
+    def handle(self, method: str, path: str, body: Any) -> dict[str, Any]:
+        route = path[len(PREFIX) :]
+        if route == "health" and method == "GET":
+            return {
+                "status": "ok",
+                "store": self.backend.store.describe(),
+                "settings": self.backend.settings.public(),
+            }
+        if route == "reset" and method == "POST":
+            self.backend.reset()
+            self.faults.clear()
+            self.requests.clear()
+            return {"reset": True}
+        if route == "counts" and method == "GET":
+            return {**self.backend.counts(), "requests": self.requests.snapshot()}
+        if route == "faults":
+            if method == "GET":
+                return {"faults": self.faults.rules()}
+            if method == "POST":
+                return self.faults.add(_object(body)).to_json()
+            if method == "DELETE":
+                self.faults.clear()
+                return {"faults": []}
+        if route == "settings":
+            if method == "PATCH":
+                for key, value in _object(body).items():
+                    if key not in _SETTINGS:
+                        raise InvalidArgument(f"unknown setting {key!r}; settable: {sorted(_SETTINGS)}")
+                    setattr(self.backend.settings, _SETTINGS[key], float(value))
+            if method in ("GET", "PATCH"):
+                return self.backend.settings.public()
+        job = _JOB_VERB.match(route)
+        if job and method == "POST":
+            message = str(_object(body).get("message", "")) if body else ""
+            return self.backend.force(job["name"], job["verb"], message)
+        if route.startswith("inspect/") and method == "GET":
+            return self.backend.inspect(route[len("inspect/") :])
+        raise NotFound(f"no control-plane route {method} {path}")
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise InvalidArgument("expected a JSON object")
+    return body

@@ -1,0 +1,248 @@
+"""Endpoints: create, deploy and undeploy models, traffic splits.
+
+A deployed model points at one model version; the registry derives each model's
+`deployedModels` from here, so the two never disagree.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vertex_emulator import filters, names
+from vertex_emulator.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from vertex_emulator.lifecycle import rfc3339
+from vertex_emulator.operations import generic_metadata
+
+if TYPE_CHECKING:
+    from vertex_emulator.backend import Backend
+
+KIND = "endpoints"
+_FILTER_FIELDS = frozenset({"displayName", "name"})
+#: DeployedModel fields mutateDeployedModel may change (Vertex AI REST reference).
+_MUTABLE = frozenset(
+    {
+        "dedicatedResources",
+        "automaticResources",
+        "disableContainerLogging",
+        "enableContainerLogging",
+        "enableAccessLogging",
+    }
+)
+
+
+class Endpoints:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.store = backend.store
+
+    def create(self, parent: str, endpoint: dict[str, Any], endpoint_id: str = "") -> dict[str, Any]:
+        resource = self.create_now(parent, endpoint, endpoint_id)
+        return self.backend.operations.create(
+            resource["name"],
+            "CreateEndpointOperationMetadata",
+            generic_metadata(self.backend.now()),
+            "Endpoint",
+            resource,
+        )
+
+    def create_now(self, parent: str, endpoint: dict[str, Any], endpoint_id: str = "") -> dict[str, Any]:
+        names.check_parent(parent)
+        if not endpoint.get("displayName"):
+            raise InvalidArgument("endpoint.display_name is required")
+        if endpoint_id and not names.USER_ID.match(endpoint_id):
+            raise InvalidArgument(f"invalid endpoint_id {endpoint_id!r}")
+        with self.store.lock:
+            name = f"{parent}/endpoints/{endpoint_id or self.store.next_id(KIND)}"
+            if self.store.get(KIND, name) is not None:
+                raise AlreadyExists(f"Endpoint {name} already exists")
+            now = rfc3339(self.backend.now())
+            resource = {
+                **{k: v for k, v in endpoint.items() if k not in ("deployedModels", "trafficSplit")},
+                "name": name,
+                "createTime": now,
+                "updateTime": now,
+                "deployedModels": [],
+                "trafficSplit": {},
+            }
+            self.store.put(KIND, name, {"resource": resource, "internal": {"seq": self.backend.seq()}})
+            return resource
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self._record(name)["resource"]
+
+    def find(self, parent: str, filter_expr: str) -> list[dict[str, Any]]:
+        names.check_parent(parent)
+        keep = filters.compile_filter(filter_expr, _FILTER_FIELDS)
+        return [r["resource"] for r in self.store.scan(KIND, f"{parent}/endpoints/") if keep(r["resource"])]
+
+    def delete(self, name: str) -> dict[str, Any]:
+        with self.store.lock:
+            resource = self._record(name)["resource"]
+            if resource["deployedModels"]:
+                raise FailedPrecondition(f"Endpoint {name} still has deployed models; undeploy them first")
+            self.store.delete(KIND, name)
+        return self.backend.operations.create(
+            name,
+            "DeleteOperationMetadata",
+            generic_metadata(self.backend.now()),
+            "type.googleapis.com/google.protobuf.Empty",
+            {},
+        )
+
+    def deploy(
+        self, name: str, deployed_model: dict[str, Any], traffic_split: dict[str, int]
+    ) -> dict[str, Any]:
+        deployed = self.deploy_now(name, deployed_model, traffic_split)
+        return self.backend.operations.create(
+            name,
+            "DeployModelOperationMetadata",
+            generic_metadata(self.backend.now()),
+            "DeployModelResponse",
+            {"deployedModel": deployed},
+        )
+
+    def deploy_now(
+        self, name: str, deployed_model: dict[str, Any], traffic_split: dict[str, int]
+    ) -> dict[str, Any]:
+        model_ref = deployed_model.get("model", "")
+        if not model_ref:
+            raise InvalidArgument("deployed_model.model is required")
+        model = self.backend.models.get(model_ref)  # NotFound when the model or version is unknown
+        with self.store.lock:
+            record = self._record(name)
+            resource = record["resource"]
+            deployed_id = deployed_model.get("id") or str(self.store.next_id("deployedModels"))
+            if any(d["id"] == deployed_id for d in resource["deployedModels"]):
+                raise AlreadyExists(f"deployed model id {deployed_id} already exists on {name}")
+            deployed = {
+                **deployed_model,
+                "id": deployed_id,
+                "model": model["name"],
+                "modelVersionId": model["versionId"],
+                "displayName": deployed_model.get("displayName") or model["displayName"],
+                "createTime": rfc3339(self.backend.now()),
+            }
+            split = {k: int(v) for k, v in traffic_split.items()}
+            if split:
+                split = {(deployed_id if k == "0" else k): v for k, v in split.items()}
+                self._check_split(name, split, [*resource["deployedModels"], deployed])
+            elif not resource["deployedModels"]:
+                split = {deployed_id: 100}
+            else:
+                split = dict(resource.get("trafficSplit") or {})
+            resource["deployedModels"].append(deployed)
+            resource["trafficSplit"] = split
+            resource["updateTime"] = deployed["createTime"]
+            self.store.put(KIND, name, record)
+            return deployed
+
+    def undeploy(self, name: str, deployed_model_id: str, traffic_split: dict[str, int]) -> dict[str, Any]:
+        with self.store.lock:
+            record = self._record(name)
+            resource = record["resource"]
+            remaining = [d for d in resource["deployedModels"] if d["id"] != deployed_model_id]
+            if len(remaining) == len(resource["deployedModels"]):
+                raise NotFound(f"deployed model {deployed_model_id} not found on {name}")
+            if traffic_split:
+                split = {k: int(v) for k, v in traffic_split.items()}
+                self._check_split(name, split, remaining)
+            else:
+                split = _renormalise(
+                    {k: v for k, v in (resource.get("trafficSplit") or {}).items() if k != deployed_model_id},
+                    remaining,
+                )
+            resource["deployedModels"] = remaining
+            resource["trafficSplit"] = split
+            resource["updateTime"] = rfc3339(self.backend.now())
+            self.store.put(KIND, name, record)
+        return self.backend.operations.create(
+            name,
+            "UndeployModelOperationMetadata",
+            generic_metadata(self.backend.now()),
+            "UndeployModelResponse",
+            {},
+        )
+
+    def mutate(self, name: str, deployed_model: dict[str, Any], update_mask: list[str]) -> dict[str, Any]:
+        paths = [_camel(p) for p in update_mask]
+        if not paths:
+            raise InvalidArgument("update_mask is required")
+        bad = sorted(set(paths) - _MUTABLE)
+        if bad:
+            raise InvalidArgument(
+                f"fields {bad} of a deployed model cannot be mutated; mutable: {sorted(_MUTABLE)}"
+            )
+        with self.store.lock:
+            record = self._record(name)
+            resource = record["resource"]
+            target = next(
+                (d for d in resource["deployedModels"] if d["id"] == deployed_model.get("id")), None
+            )
+            if target is None:
+                raise NotFound(f"deployed model {deployed_model.get('id')!r} not found on {name}")
+            for path in paths:
+                if path in deployed_model:
+                    target[path] = deployed_model[path]
+                else:
+                    target.pop(path, None)
+            resource["updateTime"] = rfc3339(self.backend.now())
+            self.store.put(KIND, name, record)
+        return self.backend.operations.create(
+            name,
+            "MutateDeployedModelOperationMetadata",
+            generic_metadata(self.backend.now()),
+            "MutateDeployedModelResponse",
+            {"deployedModel": target},
+        )
+
+    def deployments_of(self, model_name: str, version_id: str) -> list[dict[str, str]]:
+        """DeployedModelRefs of one model version, for the registry's `deployedModels`."""
+        parent = model_name.rsplit("/models/", 1)[0]
+        return [
+            {"endpoint": r["resource"]["name"], "deployedModelId": d["id"]}
+            for r in self.store.scan(KIND, f"{parent}/endpoints/")
+            for d in r["resource"]["deployedModels"]
+            if d["model"] == model_name and d["modelVersionId"] == version_id
+        ]
+
+    def serving_model(self, name: str) -> dict[str, Any]:
+        """The deployed model that answers a request: the one with the largest traffic share."""
+        resource = self._record(name)["resource"]
+        deployed = resource["deployedModels"]
+        if not deployed:
+            raise FailedPrecondition(f"Endpoint {name} has no deployed model")
+        split = resource.get("trafficSplit") or {}
+        return max(deployed, key=lambda d: split.get(d["id"], 0))
+
+    def _record(self, name: str) -> dict[str, Any]:
+        names.parse(name, KIND)
+        record = self.store.get(KIND, name)
+        if record is None:
+            raise NotFound(f"Endpoint {name} not found")
+        return record
+
+    @staticmethod
+    def _check_split(name: str, split: dict[str, int], deployed: list[dict[str, Any]]) -> None:
+        ids = {d["id"] for d in deployed}
+        unknown = sorted(set(split) - ids)
+        if unknown:
+            raise InvalidArgument(f"traffic split of {name} names unknown deployed models {unknown}")
+        if deployed and sum(split.values()) != 100:
+            raise InvalidArgument(f"traffic split of {name} must add up to 100, got {sum(split.values())}")
+
+
+def _renormalise(split: dict[str, int], remaining: list[dict[str, Any]]) -> dict[str, int]:
+    if not remaining:
+        return {}
+    total = sum(split.values())
+    if total == 0:
+        return {remaining[0]["id"]: 100}
+    scaled = {k: v * 100 // total for k, v in split.items()}
+    first = next(iter(scaled))
+    scaled[first] += 100 - sum(scaled.values())
+    return scaled
+
+
+def _camel(path: str) -> str:
+    head, *rest = path.split("_")
+    return head + "".join(word.title() for word in rest)

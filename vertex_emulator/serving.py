@@ -1,0 +1,91 @@
+"""Online serving: `:predict` (PaLM-style instances) and `:generateContent` (Gemini contents).
+
+Requests go to an endpoint (its deployed model with the largest traffic share answers) or to
+a publisher base model (`publishers/google/models/ID`, which echoes: it was tuned on nothing).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from vertex_emulator import inference
+from vertex_emulator.exceptions import InvalidArgument
+
+if TYPE_CHECKING:
+    from vertex_emulator.backend import Backend
+
+_SAFE = {"blocked": False, "categories": [], "scores": []}
+
+
+class Serving:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def _target(self, resource: str) -> tuple[dict[str, Any], list[list[str]], str]:
+        """(response identity fields, training examples, label) of whatever answers `resource`."""
+        if "/publishers/" in resource or resource.startswith("publishers/"):
+            model_id = resource.rsplit("/", 1)[-1]
+            return {}, [], model_id
+        deployed = self.backend.endpoints.serving_model(resource)
+        version = f"{deployed['model']}@{deployed['modelVersionId']}"
+        model = self.backend.models.get(version)
+        identity = {
+            "deployedModelId": deployed["id"],
+            "model": deployed["model"],
+            "modelVersionId": deployed["modelVersionId"],
+            "modelDisplayName": model["displayName"],
+        }
+        return identity, self.backend.models.examples(version), model["displayName"]
+
+    def predict(self, resource: str, instances: list[Any]) -> dict[str, Any]:
+        if not instances:
+            raise InvalidArgument("instances must not be empty")
+        identity, examples, label = self._target(resource)
+        predictions = []
+        for index, instance in enumerate(instances):
+            prompt = _instance_prompt(instance, index)
+            predictions.append(
+                {
+                    "content": inference.answer(prompt, examples, label),
+                    "citationMetadata": {"citations": []},
+                    "safetyAttributes": _SAFE,
+                }
+            )
+        return {"predictions": predictions, **identity}
+
+    def generate_content(self, resource: str, contents: list[dict[str, Any]]) -> dict[str, Any]:
+        if not contents:
+            raise InvalidArgument("contents must not be empty")
+        user_turns = [c for c in contents if c.get("role", "user") == "user"]
+        if not user_turns:
+            raise InvalidArgument("contents has no user turn")
+        prompt = "".join(part.get("text", "") for part in user_turns[-1].get("parts", []))
+        identity, examples, label = self._target(resource)
+        text = inference.answer(prompt, examples, label)
+        prompt_tokens = sum(
+            inference.token_count(part.get("text", "")) for c in contents for part in c.get("parts", [])
+        )
+        answer_tokens = inference.token_count(text)
+        return {
+            "candidates": [
+                {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
+            ],
+            "usageMetadata": {
+                "promptTokenCount": prompt_tokens,
+                "candidatesTokenCount": answer_tokens,
+                "totalTokenCount": prompt_tokens + answer_tokens,
+            },
+            "modelVersion": identity.get("model", label),
+        }
+
+
+def _instance_prompt(instance: Any, index: int) -> str:
+    if isinstance(instance, dict):
+        for key in ("content", "prompt", "input_text"):
+            if isinstance(instance.get(key), str):
+                return str(instance[key])
+        raise InvalidArgument(f"instances[{index}] has no 'content' (the text-bison instance format)")
+    if isinstance(instance, str):
+        return instance
+    return json.dumps(instance, sort_keys=True)
