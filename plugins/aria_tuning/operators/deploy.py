@@ -170,7 +170,7 @@ class DeployModelOperator(BaseOperator):
         found = vertex_call(
             location,
             f"listing endpoints named {self.endpoint_display_name}",
-            lambda: list(client.list_endpoints(parent=location, filter=flt)),
+            lambda: list(client.list_endpoints(request={"parent": location, "filter": flt})),
         )
         found = [e for e in found if e.display_name == self.endpoint_display_name]
         if found:

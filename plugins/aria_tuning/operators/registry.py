@@ -155,7 +155,7 @@ class RegisterModelOperator(BaseOperator):
         models = vertex_call(
             location,
             f"listing models named {self.model_display_name}",
-            lambda: list(client.list_models(parent=location, filter=flt)),
+            lambda: list(client.list_models(request={"parent": location, "filter": flt})),
         )
         models = [m for m in models if m.display_name == self.model_display_name]
         if not models:
@@ -167,7 +167,7 @@ class RegisterModelOperator(BaseOperator):
         versions = vertex_call(
             parent,
             "listing model versions",
-            lambda: list(client.list_model_versions(name=parent, filter=flt)),
+            lambda: list(client.list_model_versions(request={"name": parent, "filter": flt})),
         )
         for version in versions:
             if dict(version.labels).get(LABEL_TUNING_JOB) == job_label:

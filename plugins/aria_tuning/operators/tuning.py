@@ -179,13 +179,13 @@ class VertexTuningOperator(BaseOperator):
             pages = vertex_call(
                 parent,
                 "listing pipeline jobs",
-                lambda: client.list_pipeline_jobs(parent=parent, filter=label_filter),
+                lambda: client.list_pipeline_jobs(request={"parent": parent, "filter": label_filter}),
             )
         else:
             pages = vertex_call(
                 parent,
                 "listing tuning jobs",
-                lambda: client.list_tuning_jobs(parent=parent, filter=label_filter),
+                lambda: client.list_tuning_jobs(request={"parent": parent, "filter": label_filter}),
             )
         found = []
         for job in vertex_call(parent, "listing jobs", lambda: list(pages)):

@@ -1,0 +1,96 @@
+"""The tuning operator against the Vertex emulator, driven directly (execute -> trigger -> resume)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from aria_tuning.errors import AriaTuningError, VertexJobFailed
+
+from tests.aria_tuning.conftest import (
+    LONG_STEPS,
+    Emulator,
+    first_event,
+    jobs_for,
+    new_ti,
+    roundtrip,
+    run_direct,
+    submit,
+    tuning_operator,
+)
+from tests.support.processes import emulator_control
+
+
+@pytest.mark.parametrize("model", ["text-bison@001", "gemini-2.5-flash"])
+def test_success_for_both_methods(vertex: str, datasets: dict[str, str], model: str) -> None:
+    ti = new_ti()
+    result = run_direct(tuning_operator(datasets, model), ti)
+    assert result["state"] == "SUCCEEDED"
+    assert result["method"] == ("pipeline" if model.startswith("text") else "tuning_job")
+    assert "/models/" in result["tuned_model"] and result["duration_seconds"] >= 0
+    assert result["console_url"].startswith("https://console.cloud.google.com/vertex-ai/")
+    assert ti.xcoms["vertex_tuning_job_url"] == result["console_url"]
+    assert ti.xcoms["vertex_model_url"].startswith("https://console.cloud.google.com/vertex-ai/models/")
+
+
+@pytest.mark.parametrize(
+    ("model", "region"), [("text-bison@001", "europe-west4"), ("gemini-2.5-flash", "us-central1")]
+)
+def test_reexecution_after_worker_death_reattaches(
+    vertex: str, datasets: dict[str, str], emulator: Emulator, model: str, region: str
+) -> None:
+    ti = new_ti()
+    pipeline = model.startswith("text")
+    long = {"train_steps": LONG_STEPS} if pipeline else {"epochs": 50}
+    first = submit(tuning_operator(datasets, model, **long), ti)
+    # The worker dies after deferring; the task is retried (try 2) on a fresh operator instance.
+    ti.try_number = 2
+    second = submit(tuning_operator(datasets, model, **long), ti)
+    assert second.job_name == first.job_name
+    assert len(jobs_for(vertex, ti, region, pipeline)) == 1
+
+    emulator.force(first.job_name, "succeed")
+    event = asyncio.run(first_event(roundtrip(second)))
+    assert event["status"] == "success"
+    # A third execute (e.g. a cleared task) finds the succeeded job and returns without deferring.
+    result = tuning_operator(datasets, model).execute({"ti": ti})
+    assert result["job"] == first.job_name and result["state"] == "SUCCEEDED"
+    assert len(jobs_for(vertex, ti, region, pipeline)) == 1
+
+
+def test_failed_job_fails_with_vertex_message_and_retry_submits_a_new_attempt(
+    vertex: str, datasets: dict[str, str], emulator: Emulator
+) -> None:
+    ti = new_ti()
+    message = "Quota exceeded for TPU v3 pod cores in europe-west4"
+    operator = tuning_operator(datasets, train_steps=LONG_STEPS)
+    with pytest.raises(VertexJobFailed) as failed:
+        run_direct(operator, ti, before_trigger=lambda t: emulator.force(t.job_name, "fail", message))
+    job = failed.value.resource
+    assert message in str(failed.value) and job in str(failed.value) and failed.value.state == "FAILED"
+    assert job.endswith("-a1")
+
+    retry = submit(tuning_operator(datasets, train_steps=LONG_STEPS), ti)
+    assert retry.job_name.endswith("-a2") and retry.job_name != job
+    assert sorted(j.name for j in jobs_for(vertex, ti, "europe-west4")) == sorted([job, retry.job_name])
+    emulator.force(retry.job_name, "succeed")
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"base_model": "text-bison@999"}, "unknown base model"),
+        ({"accelerator": "GPU", "region": "europe-west4"}, "runs only in us-central1"),
+        ({"train_steps": 101, "max_train_steps": 100}, "above the plan's maximum"),
+        ({"training_data_uri": "https://example.com/train.jsonl"}, "must be a gs://"),
+        ({"evaluation_data_uri": "/data/eval.jsonl"}, "must be a gs://"),
+    ],
+)
+def test_bad_parameters_fail_before_any_vertex_call(
+    vertex: str, datasets: dict[str, str], change: dict, words: str
+) -> None:
+    before = emulator_control(vertex, "counts")["requests"]
+    with pytest.raises(AriaTuningError, match=re.escape(words)):
+        tuning_operator(datasets, **change).execute({"ti": new_ti()})
+    assert emulator_control(vertex, "counts")["requests"] == before
