@@ -7,6 +7,8 @@ GET  /_emulator/faults                      the fault rules
 POST /_emulator/faults                      add a rule {status, rate, method, path, latencyMs, count}
 DELETE /_emulator/faults                    remove all rules
 POST /_emulator/jobs/{job name}:{verb}      succeed | fail {"message"} | pause | resume
+GET  /_emulator/stats                       {"requests": N, "by_method": {route: N}}
+POST /_emulator/models/{model name}:{verb}  degrade (answers as if untuned) | restore
 GET  /_emulator/inspect/{resource name}     the raw record (wire dict and internal state)
 GET|PATCH /_emulator/settings               clock settings (secondsPerStep, phaseSeconds, ...)
 """
@@ -26,6 +28,7 @@ PREFIX = "/_emulator/"
 _JOB_VERB = re.compile(
     r"^jobs/(?P<name>.+/(?:pipelineJobs|tuningJobs)/[^/:]+):(?P<verb>succeed|fail|pause|resume)$"
 )
+_MODEL_VERB = re.compile(r"^models/(?P<name>projects/.+/models/[^/:]+):(?P<verb>degrade|restore)$")
 _SETTINGS = {
     "secondsPerStep": "seconds_per_step",
     "phaseSeconds": "phase_seconds",
@@ -93,6 +96,12 @@ class ControlPlane:
         if job and method == "POST":
             message = str(_object(body).get("message", "")) if body else ""
             return self.backend.force(job["name"], job["verb"], message)
+        model = _MODEL_VERB.match(route)
+        if model and method == "POST":
+            return self.backend.models.set_degraded(model["name"], model["verb"] == "degrade")
+        if route == "stats" and method == "GET":
+            by_method = self.requests.snapshot()
+            return {"requests": sum(by_method.values()), "by_method": by_method}
         if route.startswith("inspect/") and method == "GET":
             return self.backend.inspect(route[len("inspect/") :])
         raise NotFound(f"no control-plane route {method} {path}")

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 KIND = "endpoints"
 _FILTER_FIELDS = frozenset({"displayName", "name"})
 #: DeployedModel fields mutateDeployedModel may change (Vertex AI REST reference).
+_UPDATABLE = frozenset({"displayName", "description", "labels", "trafficSplit"})
 _MUTABLE = frozenset(
     {
         "dedicatedResources",
@@ -74,6 +75,32 @@ class Endpoints:
         names.check_parent(parent)
         keep = filters.compile_filter(filter_expr, _FILTER_FIELDS)
         return [r["resource"] for r in self.store.scan(KIND, f"{parent}/endpoints/") if keep(r["resource"])]
+
+    def update(self, name: str, endpoint: dict[str, Any], update_mask: list[str]) -> dict[str, Any]:
+        """EndpointService.UpdateEndpoint: display name, description, labels, traffic split."""
+        paths = [_camel(p) for p in update_mask]
+        if not paths:
+            raise InvalidArgument("update_mask is required")
+        bad = sorted(set(paths) - _UPDATABLE)
+        if bad:
+            raise InvalidArgument(f"endpoint fields {bad} cannot be updated; updatable: {sorted(_UPDATABLE)}")
+        with self.store.lock:
+            record = self._record(name)
+            resource = record["resource"]
+            for path in paths:
+                value = endpoint.get(path)
+                if path == "trafficSplit":
+                    split = {k: int(v) for k, v in (value or {}).items()}
+                    if split:
+                        self._check_split(name, split, resource["deployedModels"])
+                    value = split
+                if value is None:
+                    resource.pop(path, None)
+                else:
+                    resource[path] = value
+            resource["updateTime"] = rfc3339(self.backend.now())
+            self.store.put(KIND, name, record)
+            return resource
 
     def delete(self, name: str) -> dict[str, Any]:
         with self.store.lock:

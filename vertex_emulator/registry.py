@@ -160,12 +160,23 @@ class ModelRegistry:
             {},
         )
 
+    def set_degraded(self, name: str, degraded: bool) -> dict[str, Any]:
+        """Make a model version answer badly (echo, as if untuned) or well again: quality gates' demo."""
+        with self.store.lock:
+            record = self._record(name)
+            record["internal"]["degraded"] = degraded
+            resource = record["resource"]
+            self.store.put(KIND, f"{resource['name']}@{resource['versionId']}", record)
+            return {"model": f"{resource['name']}@{resource['versionId']}", "degraded": degraded}
+
     # -- reads ------------------------------------------------------------------------------
     def get(self, name: str) -> dict[str, Any]:
         return self._view(self._record(name)["resource"])
 
     def examples(self, name: str) -> list[list[str]]:
-        return list(self._record(name)["internal"].get("examples") or [])
+        """What the version answers from; none when degraded through the control plane."""
+        internal = self._record(name)["internal"]
+        return [] if internal.get("degraded") else list(internal.get("examples") or [])
 
     def find(self, parent: str, filter_expr: str) -> list[dict[str, Any]]:
         names.check_parent(parent)

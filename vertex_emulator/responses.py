@@ -37,6 +37,11 @@ def _page(req: dict[str, Any], items: list[dict[str, Any]], key: str, type_name:
     return Reply(type_name, body)
 
 
+def _mask(req: dict[str, Any]) -> list[str]:
+    """`updateMask` (a FieldMask, comma-separated on the wire) as a list of paths."""
+    return [path for path in str(req.get("updateMask", "")).split(",") if path]
+
+
 # -- PipelineService ------------------------------------------------------------------------
 def create_pipeline_job(backend: Backend, req: dict[str, Any]) -> Reply:
     job = backend.pipelines.create(req["parent"], req.get("pipelineJob", {}), req.get("pipelineJobId", ""))
@@ -130,6 +135,11 @@ def list_endpoints(backend: Backend, req: dict[str, Any]) -> Reply:
     return _page(req, endpoints, "endpoints", "ListEndpointsResponse")
 
 
+def update_endpoint(backend: Backend, req: dict[str, Any]) -> Reply:
+    endpoint = req.get("endpoint", {})
+    return Reply("Endpoint", backend.endpoints.update(endpoint.get("name", ""), endpoint, _mask(req)))
+
+
 def delete_endpoint(backend: Backend, req: dict[str, Any]) -> Reply:
     return Reply(OPERATION, backend.endpoints.delete(req["name"]))
 
@@ -149,9 +159,7 @@ def undeploy_model(backend: Backend, req: dict[str, Any]) -> Reply:
 
 
 def mutate_deployed_model(backend: Backend, req: dict[str, Any]) -> Reply:
-    mask = req.get("updateMask", "")
-    paths = [p for p in mask.split(",") if p] if isinstance(mask, str) else list(mask.get("paths", []))
-    operation = backend.endpoints.mutate(req["endpoint"], req.get("deployedModel", {}), paths)
+    operation = backend.endpoints.mutate(req["endpoint"], req.get("deployedModel", {}), _mask(req))
     return Reply(OPERATION, operation)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-_VARIABLE = re.compile(r"\{(?P<var>\w+)(?:=(?P<pattern>[^}]+))?\}")
+_VARIABLE = re.compile(r"\{(?P<var>[\w.]+)(?:=(?P<pattern>[^}]+))?\}")
 _SEGMENT = "[^/:]+"
 
 
@@ -23,7 +23,7 @@ def _compile(template: str) -> re.Pattern[str]:
             ".+?" if part == "**" else _SEGMENT if part == "*" else re.escape(part)
             for part in pattern.split("/")
         )
-        out.append(f"(?P<{match['var']}>{regex})")
+        out.append(f"(?P<{match['var'].replace('.', '__')}>{regex})")  # endpoint.name -> endpoint__name
         last = match.end()
     out.append(re.escape(template[last:]))
     return re.compile("^" + "".join(out) + "$")
@@ -52,7 +52,9 @@ class Route:
         if prefix not in self.prefixes:
             return None
         found = self._regex.match(rest)
-        return (prefix, found.groupdict()) if found else None
+        if not found:
+            return None
+        return prefix, {key.replace("__", "."): value for key, value in found.groupdict().items()}
 
     @property
     def label(self) -> str:

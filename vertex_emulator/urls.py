@@ -71,6 +71,13 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{{parent={LOC}}}/endpoints", "CreateEndpointRequest", "endpoint", r.create_endpoint),
     Route("GET", f"{{parent={LOC}}}/endpoints", "ListEndpointsRequest", None, r.list_endpoints),
     Route("GET", f"{{name={LOC}/endpoints/*}}", "GetEndpointRequest", None, r.get_endpoint),
+    Route(
+        "PATCH",
+        f"{{endpoint.name={LOC}/endpoints/*}}",
+        "UpdateEndpointRequest",
+        "endpoint",
+        r.update_endpoint,
+    ),
     Route("DELETE", f"{{name={LOC}/endpoints/*}}", "DeleteEndpointRequest", None, r.delete_endpoint),
     Route("POST", f"{{endpoint={LOC}/endpoints/*}}:deployModel", "DeployModelRequest", "*", r.deploy_model),
     Route(

@@ -87,7 +87,12 @@ def parse_request(
                 f"Field '{key}' could not be found in request message."
             )
         payload[field.json_name] = _query_value(field, values)
-    payload.update(path_vars)
+    for key, value in path_vars.items():  # "endpoint.name" fills a field of the body message
+        *parents, leaf = key.split(".")
+        target = payload
+        for part in parents:
+            target = target.setdefault(fields[part].json_name if part in fields else part, {})
+        target[leaf] = value
     message = cls()
     try:
         json_format.ParseDict(payload, message, ignore_unknown_fields=False)
