@@ -172,7 +172,10 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
         if state == vj.SUCCEEDED:
             return {"status": "success", **summary}
         if state == vj.CANCELLED:
-            summary["message"] = summary["message"] or "the job was cancelled"
+            vertex_said = summary["message"]
+            summary["message"] = (
+                f"the job was cancelled (Vertex: {vertex_said})" if vertex_said else "the job was cancelled"
+            )
         else:
             summary["message"] = summary["message"] or f"the job ended {state} without an error message"
         return {"status": "error", **summary}

@@ -97,6 +97,9 @@ class Emulator:
     def fault(self, **rule: Any) -> Any:
         return emulator_control(self.url, "faults", rule)
 
+    def fault_rules(self) -> list[dict[str, Any]]:
+        return list(emulator_control(self.url, "faults")["faults"])
+
     def clear_faults(self) -> None:
         emulator_control(self.url, "faults", method="DELETE")
 

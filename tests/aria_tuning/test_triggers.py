@@ -1,0 +1,110 @@
+"""The tuning-job trigger against the Vertex emulator: round trip, transient faults, PAUSED, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aria_tuning import triggers
+from aria_tuning.triggers import VertexOperationTrigger, VertexTuningJobTrigger
+
+from tests.aria_tuning.conftest import (
+    LONG_STEPS,
+    Emulator,
+    first_event,
+    new_ti,
+    roundtrip,
+    submit,
+    tuning_operator,
+)
+
+
+def _state(emulator: Emulator, job: str) -> str:
+    """The job's state as Vertex reports it (a GET, which is when the emulator advances its clock)."""
+    from aria_tuning.hooks import VertexHook
+    from aria_tuning.vertex_jobs import resource_region, short_state
+
+    if "/pipelineJobs/" in job:
+        return short_state(
+            VertexHook().client("pipeline", resource_region(job)).get_pipeline_job(name=job).state
+        )
+    return short_state(VertexHook().client("tuning", resource_region(job)).get_tuning_job(name=job).state)
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        VertexTuningJobTrigger(
+            job_name="projects/p/locations/europe-west4/pipelineJobs/j", method="pipeline", poll_interval=2,
+            max_poll_interval=8, transient_error_budget=3, cancel_on_kill=False, impersonation_chain=["a@b"],
+        ),
+        VertexOperationTrigger(operation_names=["projects/p/locations/l/endpoints/1/operations/2"], poll_interval=1),
+    ],
+)  # fmt: skip
+def test_serialize_round_trip(trigger: object) -> None:
+    path, kwargs = trigger.serialize()  # type: ignore[attr-defined]
+    rebuilt = roundtrip(trigger)
+    assert path == f"{type(trigger).__module__}.{type(trigger).__qualname__}"
+    assert type(rebuilt) is type(trigger)
+    assert rebuilt.serialize() == (path, kwargs)
+
+
+def test_transient_503s_are_ridden_out(vertex: str, datasets: dict[str, str], emulator: Emulator) -> None:
+    trigger = submit(tuning_operator(datasets), new_ti())
+    job_id = trigger.job_name.rsplit("/", 1)[1]
+    rule = emulator.fault(status=503, rate=1.0, method="GET", path=f"pipelineJobs/{job_id}$", count=4)
+    event = asyncio.run(first_event(roundtrip(trigger)))
+    assert event["status"] == "success", event
+    hits = [r for r in emulator.fault_rules() if r["id"] == rule["id"]]
+    assert hits[0]["hits"] == 4
+
+
+def test_transient_error_budget_is_bounded(vertex: str, datasets: dict[str, str], emulator: Emulator) -> None:
+    trigger = submit(tuning_operator(datasets, transient_error_budget=2), new_ti())
+    job_id = trigger.job_name.rsplit("/", 1)[1]
+    emulator.fault(status=503, rate=1.0, method="GET", path=f"pipelineJobs/{job_id}$", count=10)
+    event = asyncio.run(first_event(roundtrip(trigger)))
+    assert event["status"] == "error" and "polling failed" in event["message"]
+
+
+def test_paused_is_not_success(vertex: str, datasets: dict[str, str], emulator: Emulator) -> None:
+    trigger = submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti())
+    emulator.force(trigger.job_name, "pause")
+
+    async def wait_then_resume() -> dict:
+        waiting = asyncio.ensure_future(first_event(roundtrip(trigger)))
+        done, _ = await asyncio.wait({waiting}, timeout=1.0)
+        assert not done, "the trigger fired on a PAUSED job"
+        emulator.force(trigger.job_name, "resume")
+        emulator.force(trigger.job_name, "succeed")
+        return await asyncio.wait_for(waiting, 10)
+
+    assert asyncio.run(wait_then_resume())["state"] == "SUCCEEDED"
+
+
+@pytest.mark.parametrize("model", ["text-bison@001", "gemini-2.5-flash"])
+def test_user_kill_cancels_the_job(
+    vertex: str, datasets: dict[str, str], emulator: Emulator, model: str
+) -> None:
+    long = {"train_steps": LONG_STEPS} if model.startswith("text") else {"epochs": 50}
+    trigger = submit(tuning_operator(datasets, model, **long), new_ti())
+    assert triggers.TRIGGER_HAS_ON_KILL  # Airflow >= 3.3 calls on_kill only for user actions
+    asyncio.run(roundtrip(trigger).on_kill())
+    assert _state(emulator, trigger.job_name).endswith(("CANCELLING", "CANCELLED"))
+    event = asyncio.run(first_event(roundtrip(trigger)))
+    assert event["status"] == "error" and event["state"] == "CANCELLED" and "cancel" in event["message"]
+
+
+def test_triggerer_restart_does_not_cancel(vertex: str, datasets: dict[str, str], emulator: Emulator) -> None:
+    trigger = submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti())
+
+    async def run_then_stop() -> None:
+        task = asyncio.ensure_future(first_event(roundtrip(trigger)))
+        await asyncio.sleep(0.5)
+        task.cancel()  # what a triggerer shutdown or redistribution does (no user-action message)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run_then_stop())
+    assert _state(emulator, trigger.job_name).endswith("RUNNING")
+    emulator.force(trigger.job_name, "succeed")
