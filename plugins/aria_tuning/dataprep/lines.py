@@ -2,6 +2,7 @@
 
 Lines longer than `max_line_bytes` are measured and skipped, not kept: a runaway line (a binary
 file, a missing newline) costs no memory. A UTF-8 byte-order mark at the start is dropped.
+Lines come in blocks (a list per read) so the hot path can work on thousands at a time.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from aria_tuning.dataprep.sources import BLOCK_SIZE
 
 BOM = b"\xef\xbb\xbf"
 
-#: (line number from 1, the line without its "\n" or None when over the limit, byte length,
-#: whether a "\n" ended it: False only for a last line without newline).
+#: (number of the first line, the lines without "\n" (an int: the byte length of a line over the
+#: limit, whose bytes were dropped), clean: no int in the list, terminated: every line ended
+#: with "\n" (False only for a last line without newline, which comes alone)).
+Block = tuple[int, list[bytes | int], bool, bool]
+#: (line number, the line or None when over the limit, byte length, terminated)
 Line = tuple[int, bytes | None, int, bool]
 
 
-def iter_lines(stream: BinaryIO, max_line_bytes: int, block_size: int = BLOCK_SIZE) -> Iterator[Line]:
-    lineno = 0
+def iter_blocks(stream: BinaryIO, max_line_bytes: int, block_size: int = BLOCK_SIZE) -> Iterator[Block]:
+    lineno = 1
     carry = b""  # start of the current line, continued in the next block
     over = -1  # >= 0 while discarding an over-long line: its length so far
     first = True
@@ -32,33 +36,42 @@ def iter_lines(stream: BinaryIO, max_line_bytes: int, block_size: int = BLOCK_SI
                 block = block[len(BOM) :]
         if not block:
             break
-        parts = block.split(b"\n")
+        parts: list[bytes | int] = block.split(b"\n")  # type: ignore[assignment]
         tail = parts.pop()
-        if parts:
-            head = parts[0]
-            lineno += 1
+        assert isinstance(tail, bytes)
+        if not parts:  # no newline in this block: the current line goes on
             if over >= 0:
-                yield lineno, None, over + len(head), True
-                over = -1
+                over += len(tail)
             else:
-                if carry:
-                    head = carry + head
-                    carry = b""
-                size = len(head)
-                yield lineno, head if size <= max_line_bytes else None, size, True
-            for line in parts[1:]:
-                lineno += 1
-                size = len(line)
-                yield lineno, line if size <= max_line_bytes else None, size, True
-            carry = tail
-        elif over >= 0:
-            over += len(tail)
+                carry += tail
+                if len(carry) > max_line_bytes:
+                    over, carry = len(carry), b""
             continue
-        else:
-            carry += tail
+        if carry:
+            parts[0] = carry + parts[0]  # type: ignore[operator]
+        clean = max(map(len, parts)) <= max_line_bytes  # type: ignore[arg-type]
+        if not clean:
+            parts = [p if len(p) <= max_line_bytes else len(p) for p in parts]  # type: ignore[arg-type]
+        if over >= 0:
+            head = parts[0]
+            parts[0] = over + (head if isinstance(head, int) else len(head))
+            clean = False
+        carry, over = tail, -1
         if len(carry) > max_line_bytes:
             over, carry = len(carry), b""
+        yield lineno, parts, clean, True
+        lineno += len(parts)
     if over >= 0:
-        yield lineno + 1, None, over, False
+        yield lineno, [over], False, False
     elif carry:
-        yield lineno + 1, carry if len(carry) <= max_line_bytes else None, len(carry), False
+        yield lineno, [carry if len(carry) <= max_line_bytes else len(carry)], True, False
+
+
+def iter_lines(stream: BinaryIO, max_line_bytes: int, block_size: int = BLOCK_SIZE) -> Iterator[Line]:
+    """One line at a time (for CSV, whose records may span lines)."""
+    for first, lines, _, terminated in iter_blocks(stream, max_line_bytes, block_size):
+        for k, line in enumerate(lines):
+            if isinstance(line, int):
+                yield first + k, None, line, terminated
+            else:
+                yield first + k, line, len(line), terminated

@@ -1,31 +1,29 @@
 """`prepare_dataset`: raw files -> validated, converted, deduplicated, split and planned.
 
-Pass one (validate) parses every source once and spools converted examples to a local temp
-file; nothing is written to the output before the data and the plan are known to be good.
-Pass two streams the spool into train.jsonl / eval.jsonl, then report.json is written last.
+One parse of the sources (pass one) validates every example and streams the kept ones into
+local temp files, already split. Only when the data and the plan are accepted are train.jsonl
+and eval.jsonl published under the output prefix, then report.json, last.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import tempfile
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any
 
 from aria_tuning.catalog import get_model
 from aria_tuning.dataprep import sources as io
 from aria_tuning.dataprep.plan import DEFAULT_MAX_TRAIN_STEPS, TuningPlan, plan_tuning
 from aria_tuning.dataprep.report import build_report, write_report
-from aria_tuning.dataprep.split import eval_size, eval_threshold
-from aria_tuning.dataprep.validate import ValidationResult, validate_sources
+from aria_tuning.dataprep.split import eval_size
+from aria_tuning.dataprep.splitter import SplitWriter
+from aria_tuning.dataprep.validate import ValidationResult, gc_paused, validate_sources
 from aria_tuning.errors import DatasetError, PlanError
 
 log = logging.getLogger(__name__)
 
 TRAIN_FILE, EVAL_FILE, REPORT_FILE = "train.jsonl", "eval.jsonl", "report.json"
 INVALID_POLICIES = ("fail", "skip")
-_FLUSH_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -49,35 +47,6 @@ class PrepResult:
             "content_sha256": self.content_sha256,
             "skipped": len(self.skipped),
         }
-
-
-class _HashingSink:
-    """Batches small writes into 1 MiB blocks and hashes what it writes."""
-
-    def __init__(self, raw: BinaryIO, *hashes: Any) -> None:
-        self.raw, self.hashes = raw, (hashlib.sha256(), *hashes)
-        self.pending: list[bytes] = []
-        self.pending_bytes = self.bytes = self.lines = 0
-
-    def write(self, line: bytes) -> None:
-        self.pending.append(line)
-        self.pending_bytes += len(line)
-        self.lines += 1
-        if self.pending_bytes >= _FLUSH_BYTES:
-            self.flush()
-
-    def flush(self) -> None:
-        block = b"".join(self.pending)
-        for digest in self.hashes:
-            digest.update(block)
-        self.raw.write(block)
-        self.bytes += len(block)
-        self.pending.clear()
-        self.pending_bytes = 0
-
-    @property
-    def sha256(self) -> str:
-        return str(self.hashes[0].hexdigest())
 
 
 def prepare_dataset(
@@ -109,13 +78,13 @@ def prepare_dataset(
     warning = spec.retirement_warning()
     if warning:
         log.warning(warning)
-    with tempfile.TemporaryFile(prefix="aria-prep-") as spool:
+    with SplitWriter(eval_fraction) as splitter:
         result = validate_sources(
-            sources, model, input_column=input_column, output_column=output_column, spool=spool
+            sources, model, input_column=input_column, output_column=output_column, sink=splitter
         )
         _raise_unless_acceptable(result, invalid_policy, max_invalid_fraction)
-        cap = min(c for c in (spec.max_eval_examples, max_eval_examples, result.unique) if c is not None)
-        n_eval = eval_size(result.unique, eval_fraction, cap, spec.min_examples)
+        caps = (spec.max_eval_examples, max_eval_examples)
+        n_eval = eval_size(splitter.candidates, result.unique, caps, spec.min_examples)
         n_train = result.unique - n_eval
         plan = plan_tuning(
             model,
@@ -127,22 +96,24 @@ def prepare_dataset(
             adapter_size=adapter_size,
             max_train_steps=max_train_steps,
         )
-        threshold = eval_threshold(result.digests, n_eval)
-        if spec.max_train_file_bytes and result.unique_bytes > spec.max_train_file_bytes:
-            _check_train_bytes(spool, threshold, spec.max_train_file_bytes, model)
-        spool.seek(0)
+        with gc_paused():
+            splitter.finish(n_eval)
+        if spec.max_train_file_bytes and splitter.train_bytes > spec.max_train_file_bytes:
+            raise PlanError(
+                f"{model}: train.jsonl would be {splitter.train_bytes:,} bytes, over the limit of "
+                f"{spec.max_train_file_bytes:,}"
+            )
         train_uri = io.join(output_prefix, TRAIN_FILE)
         eval_uri = io.join(output_prefix, EVAL_FILE) if n_eval else None
-        content = hashlib.sha256()
-        files = _write_split(spool, threshold, train_uri, eval_uri, content)
-    counts = {**result.counts(), "train": files[TRAIN_FILE]["examples"], "eval": n_eval}
+        files, content_sha256 = splitter.publish(train_uri, eval_uri)
+    counts = {**result.counts(), "train": n_train, "eval": n_eval}
     report_uri = io.join(output_prefix, REPORT_FILE)
     report = build_report(
         result,
         plan,
         counts=counts,
         files=files,
-        content_sha256=content.hexdigest(),
+        content_sha256=content_sha256,
         invalid_policy=invalid_policy,
         eval_fraction=eval_fraction,
     )
@@ -154,7 +125,7 @@ def prepare_dataset(
         report_uri=report_uri,
         counts=counts,
         plan=plan,
-        content_sha256=content.hexdigest(),
+        content_sha256=content_sha256,
         skipped=[str(p) for p in result.problems],
     )
 
@@ -177,58 +148,3 @@ def _raise_unless_acceptable(result: ValidationResult, policy: str, max_fraction
     if result.unrecorded_problems:
         problems.append(f"... and {result.unrecorded_problems} more problems not listed")
     raise DatasetError(f"dataset is not valid for {result.model}: {message}", problems)
-
-
-def _check_train_bytes(spool: BinaryIO, threshold: int, limit: int, model: str) -> None:
-    spool.seek(0)
-    train_bytes = sum(len(line) - 16 for line in spool if int(line[:16], 16) > threshold)
-    if train_bytes > limit:
-        raise PlanError(f"{model}: train.jsonl would be {train_bytes:,} bytes, over the limit of {limit:,}")
-
-
-def _write_split(
-    spool: BinaryIO, threshold: int, train_uri: str, eval_uri: str | None, content: Any
-) -> dict[str, dict[str, Any]]:
-    """Stream spooled lines ("<16 hex digest><json>\\n") to train and eval, in input order."""
-    with io.open_write(train_uri) as train_raw:
-        train = _HashingSink(train_raw, content)
-        evals: list[bytes] = []
-        eval_tmp: BinaryIO | None = None
-        if eval_uri is not None:
-            eval_tmp = tempfile.TemporaryFile(prefix="aria-eval-")  # noqa: SIM115 - closed below
-        try:
-            write_train = train.write
-            for line in spool:
-                if int(line[:16], 16) > threshold:
-                    write_train(line[16:])
-                else:
-                    evals.append(line[16:])
-                    if len(evals) >= 4096 and eval_tmp is not None:
-                        eval_tmp.write(b"".join(evals))
-                        evals.clear()
-            train.flush()
-            files = {
-                TRAIN_FILE: {
-                    "uri": train_uri,
-                    "examples": train.lines,
-                    "bytes": train.bytes,
-                    "sha256": train.sha256,
-                }
-            }
-            if eval_uri is not None and eval_tmp is not None:
-                eval_tmp.write(b"".join(evals))
-                eval_tmp.seek(0)
-                files[EVAL_FILE] = _copy_eval(eval_tmp, eval_uri, content)
-        finally:
-            if eval_tmp is not None:
-                eval_tmp.close()
-    return files
-
-
-def _copy_eval(eval_tmp: BinaryIO, eval_uri: str, content: Any) -> dict[str, Any]:
-    with io.open_write(eval_uri) as eval_raw:
-        sink = _HashingSink(eval_raw, content)
-        for line in eval_tmp:
-            sink.write(line)
-        sink.flush()
-    return {"uri": eval_uri, "examples": sink.lines, "bytes": sink.bytes, "sha256": sink.sha256}

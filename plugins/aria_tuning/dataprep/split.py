@@ -1,38 +1,46 @@
-"""Deterministic train/eval split: an example's stable digest, not its position, decides.
+"""Deterministic train/eval split by a stable hash of each example.
 
-The eval set is the `n_eval` examples with the smallest digests (SHA-256 of the converted
-example, see `digests.digest_of`): the same examples land in the same split on any machine
-and in any file order, and the eval size is exact even under a cap (Gemini: 5,000).
+An example is an eval candidate when its digest (SHA-256 of the converted example, see
+`digests.digest_of`) is below `eval_fraction x 2^64`: the decision depends on the example alone,
+so the same example lands in the same split on any machine, in any file order, in any dataset
+version. When the candidates exceed a cap (Gemini validation sets: 5,000; the caller's
+`max_eval_examples`; the model's minimum training set), the ones with the smallest digests stay
+in eval and the rest go to train.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from fractions import Fraction
 
 from aria_tuning.errors import PlanError
 
+_DIGEST_SPACE = 1 << 64
 
-def eval_size(unique_examples: int, eval_fraction: float, max_eval: int | None, min_train: int) -> int:
-    """How many examples go to eval: floor(fraction x examples), capped, keeping `min_train`."""
+
+def eval_cut(eval_fraction: float) -> int:
+    """Digests below this are eval candidates (0: none)."""
     if not 0.0 <= eval_fraction < 1.0:
         raise PlanError(f"eval_fraction must be in [0, 1), got {eval_fraction}")
-    n_eval = math.floor(unique_examples * eval_fraction)
-    if max_eval is not None:
-        n_eval = min(n_eval, max_eval)
+    return int(Fraction(str(eval_fraction)) * _DIGEST_SPACE)
+
+
+def eval_size(candidates: int, unique_examples: int, caps: Iterable[int | None], min_train: int) -> int:
+    """How many candidates stay in eval: all of them, within every cap, leaving `min_train`."""
+    n_eval = min([candidates, *(c for c in caps if c is not None)])
     return max(0, min(n_eval, unique_examples - min_train))
 
 
-def eval_threshold(digests: Iterable[int], n_eval: int) -> int:
+def eval_threshold(digests: Callable[[], Iterable[int]], n_eval: int) -> int:
     """The digest `t` such that exactly the `n_eval` smallest digests are `<= t` (0: none).
 
-    Radix select in two passes over the digests with a 65,536-bucket histogram of their top
-    16 bits: constant memory whatever the dataset size, no sort of a million Python ints.
+    `digests` is called twice (two streaming passes). Radix select with a 65,536-bucket
+    histogram of the top 16 bits: constant memory, no sort of up to a million Python ints.
     """
     if n_eval <= 0:
         return 0
     counts = [0] * 65536
-    for digest in digests:
+    for digest in digests():
         counts[digest >> 48] += 1
     if n_eval > sum(counts):
         raise ValueError(f"n_eval={n_eval} is more than the {sum(counts)} digests")
@@ -40,5 +48,5 @@ def eval_threshold(digests: Iterable[int], n_eval: int) -> int:
     while seen + counts[bucket] < n_eval:
         seen += counts[bucket]
         bucket += 1
-    in_bucket = sorted(digest for digest in digests if digest >> 48 == bucket)
+    in_bucket = sorted(digest for digest in digests() if digest >> 48 == bucket)
     return in_bucket[n_eval - seen - 1]

@@ -1,0 +1,129 @@
+"""The split's writer: pass one streams kept examples into local temp files, `publish` moves them out.
+
+Train lines go straight to a temp train file (hashed as written); eval candidates go, with their
+digest, to a small candidates file. Nothing reaches the output location until `publish`, which
+runs only after the data and the plan were accepted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from typing import IO, Any, BinaryIO
+
+from aria_tuning.dataprep import sources as io
+from aria_tuning.dataprep.split import eval_cut, eval_threshold
+
+_HEX = 16  # a candidate line is "<16 hex digits of the digest><json>\n"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class SplitWriter:
+    """An `ExampleSink` for `validate_sources`: splits kept examples as they stream by."""
+
+    def __init__(self, eval_fraction: float) -> None:
+        self.cut = eval_cut(eval_fraction)
+        fd, self._train_path = tempfile.mkstemp(prefix="aria-train-", suffix=".jsonl")
+        self._train: BinaryIO = os.fdopen(fd, "wb", buffering=io.BLOCK_SIZE)
+        self._train_hash = hashlib.sha256()
+        self._candidates: IO[bytes] = tempfile.TemporaryFile(prefix="aria-eval-", buffering=io.BLOCK_SIZE)  # noqa: SIM115
+        self.train_examples = self.train_bytes = self.candidates = 0
+        self._threshold = 0
+        self.eval_examples = 0
+
+    def write_block(self, lines: list[bytes], digests: list[int]) -> None:
+        cut = self.cut
+        train = lines
+        if cut:
+            candidates = [i for i, digest in enumerate(digests) if digest < cut]
+            if candidates:
+                self._candidates.write(b"".join([b"%016x%b\n" % (digests[i], lines[i]) for i in candidates]))
+                self.candidates += len(candidates)
+                train = [line for line, digest in zip(lines, digests, strict=True) if digest >= cut]
+        if train:
+            self._write_train(b"\n".join(train) + b"\n", len(train))
+
+    def _write_train(self, block: bytes, examples: int) -> None:
+        self._train_hash.update(block)
+        self._train.write(block)
+        self.train_examples += examples
+        self.train_bytes += len(block)
+
+    def _candidate_lines(self) -> Any:
+        self._candidates.flush()
+        self._candidates.seek(0)
+        return iter(self._candidates)
+
+    def finish(self, n_eval: int) -> None:
+        """Keep the `n_eval` smallest-digest candidates for eval; append the others to train."""
+        self.eval_examples = n_eval
+        if not self.candidates:
+            return
+        self._threshold = eval_threshold(
+            lambda: (int(line[:_HEX], 16) for line in self._candidate_lines()), n_eval
+        )
+        threshold = self._threshold
+        moved = [line[_HEX:] for line in self._candidate_lines() if int(line[:_HEX], 16) > threshold]
+        for start in range(0, len(moved), 4096):
+            chunk = moved[start : start + 4096]
+            self._write_train(b"".join(chunk), len(chunk))
+
+    def publish(self, train_uri: str, eval_uri: str | None) -> tuple[dict[str, dict[str, Any]], str]:
+        """Move train (and write eval) to their final place; (files, content sha256)."""
+        self._train.close()
+        content = self._train_hash.copy()
+        files: dict[str, dict[str, Any]] = {
+            "train.jsonl": {
+                "uri": train_uri,
+                "examples": self.train_examples,
+                "bytes": self.train_bytes,
+                "sha256": self._train_hash.hexdigest(),
+            }
+        }
+        if io.is_gcs(train_uri):
+            with open(self._train_path, "rb") as src, io.open_write(train_uri) as dst:
+                shutil.copyfileobj(src, dst, io.BLOCK_SIZE)
+        else:
+            os.makedirs(os.path.dirname(os.path.abspath(train_uri)), exist_ok=True)
+            os.chmod(self._train_path, 0o666 & ~_umask())  # mkstemp made it private
+            shutil.move(self._train_path, train_uri)
+        if eval_uri is not None:
+            eval_hash = hashlib.sha256()
+            count = size = 0
+            threshold = self._threshold
+            with io.open_write(eval_uri) as dst:
+                for line in self._candidate_lines():
+                    if int(line[:_HEX], 16) <= threshold:
+                        payload = line[_HEX:]
+                        dst.write(payload)
+                        eval_hash.update(payload)
+                        content.update(payload)
+                        count += 1
+                        size += len(payload)
+            files["eval.jsonl"] = {
+                "uri": eval_uri,
+                "examples": count,
+                "bytes": size,
+                "sha256": eval_hash.hexdigest(),
+            }
+        return files, content.hexdigest()
+
+    def close(self) -> None:
+        """Drop the temp files (after `publish`, or on failure)."""
+        self._train.close()
+        self._candidates.close()
+        if os.path.exists(self._train_path):
+            os.unlink(self._train_path)
+
+    def __enter__(self) -> SplitWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
