@@ -38,7 +38,7 @@ def _state(emulator: Emulator, job: str) -> str:
             job_name="projects/p/locations/europe-west4/pipelineJobs/j", method="pipeline", poll_interval=2,
             max_poll_interval=8, transient_error_budget=3, cancel_on_kill=False, impersonation_chain=["a@b"],
         ),
-        VertexOperationTrigger(operation_names=["projects/p/locations/l/endpoints/1/operations/2"], poll_interval=1),
+        VertexOperationTrigger(operation_names=["projects/p/locations/l/endpoints/1/operations/2"]),
     ],
 )  # fmt: skip
 def test_serialize_round_trip(trigger: object) -> None:
