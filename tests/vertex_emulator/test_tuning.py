@@ -105,7 +105,10 @@ def test_bad_dataset_line_fails_the_job_naming_file_and_line(
             lambda job: setattr(job.supervised_tuning_spec, "training_dataset_uri", "/tmp/x.jsonl"),
             "gs:// URI",
         ),
-        (lambda job: setattr(job.supervised_tuning_spec.hyper_parameters, "epoch_count", 1000), "epoch_count"),
+        (
+            lambda job: setattr(job.supervised_tuning_spec.hyper_parameters, "epoch_count", 1000),
+            "epoch_count",
+        ),
     ],
 )
 def test_bad_spec_is_400(gapic: Gapic, gpu_parent: str, change: object, message: str) -> None:

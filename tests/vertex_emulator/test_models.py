@@ -1,0 +1,132 @@
+"""The Model Registry: upload, versions, aliases, lists and deletes, through GAPIC REST and the SDK."""
+
+from __future__ import annotations
+
+import pytest
+from google.api_core import exceptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import aiplatform, aiplatform_v1
+
+from tests.vertex_emulator.conftest import GPU_REGION, Gapic
+
+
+def upload(gapic: Gapic, parent: str, display: str, parent_model: str = "", **labels: str) -> tuple[str, str]:
+    model = aiplatform_v1.Model(display_name=display, labels=labels, artifact_uri="gs://aria-models/x")
+    response = gapic.models.upload_model(
+        request={"parent": parent, "model": model, "parent_model": parent_model}
+    ).result(timeout=10)
+    return response.model, response.model_version_id
+
+
+def test_upload_versions_and_aliases(gapic: Gapic, gpu_parent: str) -> None:
+    name, first = upload(gapic, gpu_parent, "ARIA-text", job="j1")
+    same, second = upload(gapic, gpu_parent, "ARIA-text", parent_model=name, job="j2")
+    assert (same, first, second) == (name, "1", "2")
+
+    assert gapic.models.get_model(name=name).version_id == "1"  # "default" stays on version 1
+    assert gapic.models.get_model(name=f"{name}@2").labels["job"] == "j2"
+    assert gapic.models.get_model(name=f"{name}@default").version_id == "1"
+
+    merged = gapic.models.merge_version_aliases(name=f"{name}@2", version_aliases=["default", "champion"])
+    assert sorted(merged.version_aliases) == ["champion", "default"]
+    assert gapic.models.get_model(name=name).version_id == "2"
+    assert gapic.models.get_model(name=f"{name}@champion").version_id == "2"
+    assert gapic.models.get_model(name=f"{name}@1").version_aliases == []
+
+    removed = gapic.models.merge_version_aliases(name=f"{name}@2", version_aliases=["-champion"])
+    assert removed.version_aliases == ["default"]
+    with pytest.raises(exceptions.NotFound):
+        gapic.models.get_model(name=f"{name}@champion")
+    with pytest.raises(exceptions.BadRequest, match="'default' alias cannot be removed"):
+        gapic.models.merge_version_aliases(name=f"{name}@2", version_aliases=["-default"])
+    with pytest.raises(exceptions.BadRequest, match="invalid version alias"):
+        gapic.models.merge_version_aliases(name=f"{name}@2", version_aliases=["Not_Valid"])
+
+    versions = gapic.models.list_model_versions(request={"name": name, "filter": 'labels.job="j2"'})
+    assert [v.version_id for v in versions] == ["2"]
+    assert [v.version_id for v in gapic.models.list_model_versions(name=name)] == ["1", "2"]
+
+
+def test_list_filters_on_display_name_and_labels(gapic: Gapic, gpu_parent: str) -> None:
+    upload(gapic, gpu_parent, "ARIA-text", team="a")
+    upload(gapic, gpu_parent, "other", team="a")
+    upload(gapic, gpu_parent, "ARIA-text", team="b")
+
+    def displays(filter_expr: str) -> list[str]:
+        return sorted(
+            m.display_name
+            for m in gapic.models.list_models(request={"parent": gpu_parent, "filter": filter_expr})
+        )
+
+    assert displays('display_name="ARIA-text"') == ["ARIA-text", "ARIA-text"]
+    assert displays('labels.team="a"') == ["ARIA-text", "other"]
+    assert displays('display_name="ARIA-text" AND labels.team="b"') == ["ARIA-text"]
+    with pytest.raises(exceptions.BadRequest, match="unsupported filter field"):
+        displays('artifact_uri="x"')
+
+
+def test_upload_errors(gapic: Gapic, gpu_parent: str) -> None:
+    with pytest.raises(exceptions.NotFound):
+        upload(gapic, gpu_parent, "x", parent_model=f"{gpu_parent}/models/404404")
+    with pytest.raises(exceptions.BadRequest, match="display_name is required"):
+        gapic.models.upload_model(parent=gpu_parent, model=aiplatform_v1.Model())
+    request = {"parent": gpu_parent, "model": aiplatform_v1.Model(display_name="m"), "model_id": "fixed"}
+    gapic.models.upload_model(request=request).result()
+    with pytest.raises(exceptions.Conflict):
+        gapic.models.upload_model(request=request)
+
+
+def test_delete_version_and_model(gapic: Gapic, gpu_parent: str) -> None:
+    name, _ = upload(gapic, gpu_parent, "to-delete")
+    upload(gapic, gpu_parent, "to-delete", parent_model=name)
+    with pytest.raises(exceptions.BadRequest, match="default version"):
+        gapic.models.delete_model_version(name=f"{name}@1")
+    gapic.models.delete_model_version(name=f"{name}@2").result(timeout=10)
+    assert [v.version_id for v in gapic.models.list_model_versions(name=name)] == ["1"]
+    gapic.models.delete_model(name=name).result(timeout=10)
+    with pytest.raises(exceptions.NotFound):
+        gapic.models.get_model(name=name)
+
+
+def test_deployed_model_cannot_be_deleted(gapic: Gapic, gpu_parent: str) -> None:
+    name, _ = upload(gapic, gpu_parent, "busy")
+    endpoint = gapic.endpoints.create_endpoint(
+        parent=gpu_parent, endpoint=aiplatform_v1.Endpoint(display_name="e")
+    ).result()
+    gapic.endpoints.deploy_model(
+        endpoint=endpoint.name,
+        deployed_model=aiplatform_v1.DeployedModel(model=name),
+        traffic_split={"0": 100},
+    ).result()
+    with pytest.raises(exceptions.BadRequest, match="undeploy it first"):
+        gapic.models.delete_model(name=name)
+
+
+def test_high_level_sdk_uploads_versions_and_lists(vertex_emulator: str, project: str) -> None:
+    aiplatform.init(
+        project=project,
+        location=GPU_REGION,
+        api_endpoint=vertex_emulator,
+        api_transport="rest",
+        credentials=AnonymousCredentials(),
+    )
+    first = aiplatform.Model.upload(
+        display_name="sdk-model",
+        artifact_uri="gs://aria-models/a",
+        serving_container_image_uri="gcr.io/x/y:1",
+    )
+    second = aiplatform.Model.upload(
+        display_name="sdk-model",
+        parent_model=first.resource_name,
+        artifact_uri="gs://aria-models/b",
+        serving_container_image_uri="gcr.io/x/y:1",
+        version_aliases=["candidate"],
+        is_default_version=False,
+    )
+    assert (first.version_id, second.version_id) == ("1", "2")
+    assert aiplatform.Model(f"{first.resource_name}@candidate").version_id == "2"
+    assert [m.resource_name for m in aiplatform.Model.list(filter='display_name="sdk-model"')] == [
+        first.resource_name
+    ]
+    versions = aiplatform.models.ModelRegistry(first.resource_name).list_versions()
+    assert [v.version_id for v in versions] == ["1", "2"]
