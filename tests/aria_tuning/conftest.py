@@ -154,14 +154,18 @@ def run_direct(operator: Any, ti: TaskInstance, before_trigger: Callable[[Any], 
     from airflow.sdk.exceptions import TaskDeferred
 
     context: Any = {"ti": ti, "task_instance": ti}
-    try:
-        return operator.execute(context)
-    except TaskDeferred as deferred:
-        if before_trigger is not None:
-            before_trigger(deferred.trigger)
-        event = asyncio.run(first_event(roundtrip(deferred.trigger)))
-        resume = getattr(operator, deferred.method_name)
-        return resume(context, event=event, **(deferred.kwargs or {}))
+    method, kwargs = operator.execute, {}
+    while True:
+        try:
+            return method(context, **kwargs)
+        except TaskDeferred as deferred:
+            if before_trigger is not None:
+                before_trigger(deferred.trigger)
+            event = asyncio.run(first_event(roundtrip(deferred.trigger)))
+            method, kwargs = (
+                getattr(operator, deferred.method_name),
+                {**(deferred.kwargs or {}), "event": event},
+            )
 
 
 FAST = {"poll_interval": 0.05, "max_poll_interval": 0.3}

@@ -1,0 +1,107 @@
+"""Register and deploy against the Vertex emulator: both idempotent, aliases and traffic as promised."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from aria_tuning.errors import ConfigurationError
+from aria_tuning.hooks import VertexHook
+from aria_tuning.operators.deploy import DeployModelOperator
+from aria_tuning.operators.registry import LABEL_TUNING_JOB, RegisterModelOperator
+from aria_tuning.vertex_jobs import resource_id, resource_region
+
+from tests.aria_tuning.conftest import FAST, new_ti, run_direct, tuning_operator
+
+
+def tune(datasets: dict[str, str], model: str = "text-bison@001") -> dict[str, Any]:
+    return run_direct(tuning_operator(datasets, model), new_ti())
+
+
+def register(tuned: dict[str, Any], parent: str, ti: Any = None) -> dict[str, Any]:
+    operator = RegisterModelOperator(
+        task_id="register",
+        tuned_model=tuned["tuned_model"],
+        tuning_job=tuned["job"],
+        model_display_name=parent,
+        base_model="text-bison@001",
+        dataset_version="2024-01-01",
+        train_steps=5,
+    )
+    return run_direct(operator, ti or new_ti("register"))
+
+
+def deploy(version: str, endpoint: str, **kwargs: Any) -> dict[str, Any]:
+    operator = DeployModelOperator(
+        task_id="deploy", model_version=version, endpoint_display_name=endpoint, **FAST, **kwargs
+    )
+    return run_direct(operator, new_ti("deploy"))
+
+
+def versions(model: str, job_label: str | None = None) -> list[Any]:
+    client = VertexHook().client("model", resource_region(model))
+    request = {"name": model, "filter": f'labels.{LABEL_TUNING_JOB}="{job_label}"' if job_label else ""}
+    return list(client.list_model_versions(request=request))
+
+
+def endpoint_state(name: str) -> Any:
+    return VertexHook().client("endpoint", resource_region(name)).get_endpoint(name=name)
+
+
+@pytest.fixture(scope="module")
+def two_tuned(vertex: str, datasets: dict[str, str]) -> list[dict[str, Any]]:
+    return [tune(datasets), tune(datasets)]
+
+
+def test_register_is_idempotent_and_moves_the_candidate_alias(two_tuned: list[dict[str, Any]]) -> None:
+    parent = f"ARIA-text-{uuid.uuid4().hex[:6]}"
+    first, again = register(two_tuned[0], parent), register(two_tuned[0], parent)
+    assert first["created"] and not again["created"]
+    assert again["model_version"] == first["model_version"] and "candidate" in first["aliases"]
+    assert len(versions(first["model"], resource_id(two_tuned[0]["job"]))) == 1
+
+    second = register(two_tuned[1], parent)
+    assert second["model"] == first["model"] and second["version_id"] != first["version_id"]
+    by_version = {v.version_id: list(v.version_aliases) for v in versions(first["model"])}
+    assert (
+        "candidate" in by_version[second["version_id"]] and "candidate" not in by_version[first["version_id"]]
+    )
+    labels = dict(versions(first["model"], resource_id(two_tuned[1]["job"]))[0].labels)
+    assert labels["base-model"] == "text-bison-001" and labels["dataset-version"] == "2024-01-01"
+    assert labels["train-steps"] == "5" and labels["aria-dag-run"]
+
+
+def test_deploy_is_idempotent_canary_and_undeploys_older(two_tuned: list[dict[str, Any]]) -> None:
+    parent, endpoint = f"ARIA-text-{uuid.uuid4().hex[:6]}", f"ARIA-ep-{uuid.uuid4().hex[:6]}"
+    v1, v2 = register(two_tuned[0], parent), register(two_tuned[1], parent)
+
+    first = deploy(v1["model_version"], endpoint)
+    again = deploy(v1["model_version"], endpoint)
+    assert first["deployed"] and not again["deployed"]
+    assert again["deployed_model_id"] == first["deployed_model_id"] and again["endpoint"] == first["endpoint"]
+    assert len(endpoint_state(first["endpoint"]).deployed_models) == 1
+    assert first["traffic_split"] == {first["deployed_model_id"]: 100}
+
+    canary = deploy(v2["model_version"], endpoint, traffic_percentage=10)
+    assert canary["traffic_split"] == {canary["deployed_model_id"]: 10, first["deployed_model_id"]: 90}
+
+    full = deploy(v1["model_version"], endpoint, traffic_percentage=100)  # already there: changes nothing
+    assert not full["deployed"] and full["traffic_split"] == canary["traffic_split"]
+
+
+def test_deploy_all_traffic_then_undeploy_older(two_tuned: list[dict[str, Any]]) -> None:
+    parent, endpoint = f"ARIA-text-{uuid.uuid4().hex[:6]}", f"ARIA-ep-{uuid.uuid4().hex[:6]}"
+    v1, v2 = register(two_tuned[0], parent), register(two_tuned[1], parent)
+    deploy(v1["model_version"], endpoint)
+    result = deploy(v2["model_version"], endpoint, traffic_percentage=100, undeploy_older=True)
+    deployed = endpoint_state(result["endpoint"]).deployed_models
+    assert [d.id for d in deployed] == [result["deployed_model_id"]]
+    assert result["traffic_split"] == {result["deployed_model_id"]: 100}
+
+
+@pytest.mark.parametrize("bad", [{"model_version": "ARIA-text"}, {"traffic_percentage": 0}])
+def test_deploy_rejects_bad_parameters(vertex: str, bad: dict[str, Any]) -> None:
+    kwargs = {"model_version": "projects/aria-local/locations/us-central1/models/1@1", **bad}
+    with pytest.raises(ConfigurationError):
+        DeployModelOperator(task_id="deploy", **kwargs).execute({"ti": new_ti("deploy")})
