@@ -8,6 +8,7 @@ Lines come in blocks (a list per read) so the hot path can work on thousands at 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import chain
 from typing import BinaryIO
 
 from aria_tuning.dataprep.sources import BLOCK_SIZE
@@ -26,16 +27,18 @@ def iter_blocks(stream: BinaryIO, max_line_bytes: int, block_size: int = BLOCK_S
     lineno = 1
     carry = b""  # start of the current line, continued in the next block
     over = -1  # >= 0 while discarding an over-long line: its length so far
-    first = True
     read = stream.read
-    while True:
-        block = read(block_size)
-        if first:
-            first = False
-            if block.startswith(BOM):
-                block = block[len(BOM) :]
-        if not block:
+    head = read(block_size)
+    while head and len(head) < len(BOM):  # tiny reads: make sure a whole BOM can be seen
+        more = read(block_size)
+        if not more:
             break
+        head += more
+    if head.startswith(BOM):
+        head = head[len(BOM) :]
+    for block in chain((head,), iter(lambda: read(block_size), b"")):
+        if not block:
+            continue
         parts: list[bytes | int] = block.split(b"\n")  # type: ignore[assignment]
         tail = parts.pop()
         assert isinstance(tail, bytes)
@@ -53,8 +56,8 @@ def iter_blocks(stream: BinaryIO, max_line_bytes: int, block_size: int = BLOCK_S
         if not clean:
             parts = [p if len(p) <= max_line_bytes else len(p) for p in parts]  # type: ignore[arg-type]
         if over >= 0:
-            head = parts[0]
-            parts[0] = over + (head if isinstance(head, int) else len(head))
+            ended = parts[0]
+            parts[0] = over + (ended if isinstance(ended, int) else len(ended))
             clean = False
         carry, over = tail, -1
         if len(carry) > max_line_bytes:
