@@ -63,7 +63,7 @@ def create_app(backend: Backend, fault_seed: int | None = None) -> Starlette:
                 continue
             prefix, path_vars = matched
             version = "v1" if prefix == "ui" else prefix
-            counter.add(route.label)
+            counter.add(f"{method} /{prefix}/{route.template}")
             query: dict[str, list[str]] = {}
             for key, value in request.query_params.multi_items():
                 query.setdefault(key, []).append(value)

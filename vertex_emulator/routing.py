@@ -55,7 +55,3 @@ class Route:
         if not found:
             return None
         return prefix, {key.replace("__", "."): value for key, value in found.groupdict().items()}
-
-    @property
-    def label(self) -> str:
-        return f"{self.method} {self.template}"

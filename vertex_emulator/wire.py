@@ -69,6 +69,7 @@ def parse_request(
     fields = {f.name: f for f in cls.DESCRIPTOR.fields} | {f.json_name: f for f in cls.DESCRIPTOR.fields}
     payload: dict[str, Any] = {}
     if body_field == "*":
+        body = {} if body is None else body  # e.g. WaitOperation posts no body at all
         if not isinstance(body, dict):
             raise InvalidArgument("Invalid JSON payload received. Expected an object.")
         payload.update(body)

@@ -1,0 +1,70 @@
+"""Long-running operations: polled under /ui/ by the GAPIC operations client, and under /v1/."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from google.api_core import exceptions, operations_v1
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import aiplatform_v1
+from google.longrunning import operations_pb2
+
+from tests.support.processes import emulator_control
+from tests.vertex_emulator.conftest import Gapic, gapic_clients
+
+
+def v1_operations_client(url: str) -> operations_v1.AbstractOperationsClient:
+    """api_core's REST operations client bound to the /v1/ operation routes."""
+    transport = operations_v1.transports.OperationsRestTransport(
+        host=url,
+        credentials=AnonymousCredentials(),
+        http_options={
+            "google.longrunning.Operations.GetOperation": [
+                {"method": "get", "uri": "/v1/{name=projects/*/locations/*/endpoints/*/operations/*}"},
+                {"method": "get", "uri": "/v1/{name=projects/*/locations/*/models/*/operations/*}"},
+            ],
+        },
+    )
+    return operations_v1.AbstractOperationsClient(transport=transport)
+
+
+def test_operations_are_served_under_ui_and_v1(gapic: Gapic, gpu_parent: str, vertex_emulator: str) -> None:
+    operation = gapic.endpoints.create_endpoint(
+        parent=gpu_parent, endpoint=aiplatform_v1.Endpoint(display_name="e")
+    )
+    name = operation.operation.name
+    assert name.startswith(f"{gpu_parent}/endpoints/") and "/operations/" in name
+
+    via_ui = gapic.endpoints.get_operation(request=operations_pb2.GetOperationRequest(name=name))
+    via_v1 = v1_operations_client(vertex_emulator).get_operation(name=name)
+    waited = gapic.endpoints.wait_operation(request=operations_pb2.WaitOperationRequest(name=name))
+    assert via_ui.done and via_v1.done and waited.done
+    assert via_v1.response.type_url == "type.googleapis.com/google.cloud.aiplatform.v1.Endpoint"
+
+    requests = emulator_control(vertex_emulator, "counts")["requests"]
+    assert requests["GET /ui/{name=projects/*/locations/*/endpoints/*/operations/*}"] >= 1
+    assert requests["GET /v1/{name=projects/*/locations/*/endpoints/*/operations/*}"] >= 1
+
+    with pytest.raises(exceptions.NotFound):
+        gapic.endpoints.get_operation(
+            request=operations_pb2.GetOperationRequest(name=f"{gpu_parent}/operations/404")
+        )
+
+
+def test_slow_operations_are_polled_until_done(
+    vertex_emulator_factory: Callable[..., Any], project: str
+) -> None:
+    emulator = vertex_emulator_factory(extra_args=("--operation-seconds", "0.5"))
+    gapic = gapic_clients(emulator.url)
+    parent = f"projects/{project}/locations/us-central1"
+    operation = gapic.models.upload_model(parent=parent, model=aiplatform_v1.Model(display_name="slow"))
+    assert not operation.done()
+    waited = gapic.models.wait_operation(
+        request=operations_pb2.WaitOperationRequest(name=operation.operation.name)
+    )
+    assert waited.done
+    assert operation.result(timeout=10).model.startswith(f"{parent}/models/")
+    polls = emulator_control(emulator.url, "counts")["requests"]
+    assert any(key.startswith("GET /ui/") for key in polls)
