@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from aria_tuning.catalog import get_model
     from aria_tuning.dataprep import DEFAULT_MAX_TRAIN_STEPS, plan_tuning, validate_sources
-    from aria_tuning.dataprep.split import eval_size
+    from aria_tuning.dataprep.split import eval_cut, eval_size
     from aria_tuning.errors import AriaTuningError
 
     try:
@@ -43,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        n_eval = eval_size(result.unique, args.eval_fraction, spec.max_eval_examples, spec.min_examples)
+        cut = eval_cut(args.eval_fraction)
+        candidates = sum(1 for digest in result.digests if digest < cut)
+        n_eval = eval_size(candidates, result.unique, (spec.max_eval_examples,), spec.min_examples)
         plan = plan_tuning(
             args.model,
             result.unique - n_eval,
