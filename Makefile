@@ -49,5 +49,8 @@ down: ## stop exactly the processes `make up` started
 deploy-composer: ## upload dags/ plugins/ include/ and requirements to Cloud Composer (COMPOSER_ENV, COMPOSER_LOCATION; DRY_RUN=1 prints)
 	bash scripts/deploy_composer.sh
 
+bench-prep: $(STAMP) ## data-prep benchmark: 1M examples (~0.5 GB) validate+convert+split, MB/s, peak RSS, pandas baseline
+	$(PY) -m bench.prep_bench
+
 clean: ## remove run state and caches (keeps .venv)
 	rm -rf $(RUN_DIR) .pytest_cache .mypy_cache .ruff_cache
