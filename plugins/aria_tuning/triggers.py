@@ -231,7 +231,8 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
 class VertexOperationTrigger(_VertexPollingTrigger):
     """Waits for long-running operations (deploy, undeploy) of one Vertex service to finish.
 
-    Yields `{"status": "success"}` or `{"status": "error", "operation": name, "message": ...}`.
+    Yields `{"status": "success", "operations": [...]}` or, on the first failed one,
+    `{"status": "error", "operations": [...], "operation": name, "message": ...}`.
     """
 
     def __init__(self, *, operation_names: Sequence[str], service: str = "endpoint", **kwargs: Any) -> None:
@@ -242,9 +243,13 @@ class VertexOperationTrigger(_VertexPollingTrigger):
     def _kwargs(self) -> dict[str, Any]:
         return {"operation_names": self.operation_names, "service": self.service, **self._common_kwargs()}
 
+    def _event(self, status: str, **details: str) -> TriggerEvent:
+        # The operation names travel in the event: resume methods derive their resource from them.
+        return TriggerEvent({"status": status, "operations": self.operation_names, **details})
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         if not self.operation_names:
-            yield TriggerEvent({"status": "success", "operations": []})
+            yield self._event("success")
             return
         client = await self._client(self.service, vj.resource_region(self.operation_names[0]))
         try:
@@ -271,6 +276,6 @@ class VertexOperationTrigger(_VertexPollingTrigger):
                     pending.remove(name)
                 if pending:
                     await asyncio.sleep(self._backoff(grow=True))
-            yield TriggerEvent({"status": "success", "operations": self.operation_names})
+            yield self._event("success")
         finally:
             await close_async_client(client)

@@ -73,6 +73,7 @@ def datasets(gcs_emulator: str) -> dict[str, str]:
         "palm_train": _palm(QA),
         "palm_eval": _palm(QA[:4]),
         "palm_wrong": _palm(wrong),
+        "palm_broken": _palm(QA[:1]) + '{"input_text": "sin respuesta"}\n' + _palm(QA[1:]),
         "gemini_train": _gemini(QA),
         "gemini_eval": _gemini(QA[:4]),
         "gemini_wrong": _gemini(wrong),

@@ -19,6 +19,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = "aria-local"
 CONN_ENV = "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"
+#: DAG bundles tests run with `dag.test()`: the project's dags/ plus DAG files that exist only for tests
+#: (`dag.test()` needs every DAG it runs to be in a bundle, so it can serialize it).
+TEST_DAG_FOLDERS = {"aria-tests-components": REPO / "tests" / "aria_tuning" / "dags"}
+
+
+_LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 
 
 def configure_environment(home: Path | None = None) -> Path:
@@ -39,6 +45,13 @@ def configure_environment(home: Path | None = None) -> Path:
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "AIRFLOW__API_AUTH__JWT_SECRET": "aria-tests-only",
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+            [{"name": "dags-folder", "classpath": _LOCAL_BUNDLE, "kwargs": {}}]
+            + [
+                {"name": name, "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(path)}}
+                for name, path in TEST_DAG_FOLDERS.items()
+            ]
+        ),
         # Without a connection pointing at an emulator nothing may reach Google: fail fast instead.
         CONN_ENV: json.dumps({"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True}}),
     }

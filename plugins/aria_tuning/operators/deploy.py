@@ -43,6 +43,11 @@ def find_deployed(endpoint: Any, model_version: str) -> str | None:
     return None
 
 
+def _endpoint_of(event: dict[str, Any]) -> str:
+    """`projects/../endpoints/ID/operations/OP` -> `projects/../endpoints/ID`."""
+    return str(event["operations"][0]).split("/operations/", 1)[0]
+
+
 class DeployModelOperator(BaseOperator):
     """Deploy `model_version` to the endpoint `endpoint_display_name` with `traffic_percentage`.
 
@@ -139,11 +144,7 @@ class DeployModelOperator(BaseOperator):
         self.log.info(
             "Deploying %s to %s (operation %s)", self.model_version, endpoint.name, operation.operation.name
         )
-        self.defer(
-            trigger=self._trigger([operation.operation.name]),
-            method_name="execute_deployed",
-            kwargs={"endpoint": endpoint.name},
-        )
+        self.defer(trigger=self._trigger([operation.operation.name]), method_name="execute_deployed")
         return None
 
     def _deployed_model_spec(self) -> dict[str, Any]:
@@ -188,9 +189,8 @@ class DeployModelOperator(BaseOperator):
         self.log.info("Created endpoint %s (%s)", endpoint.name, self.endpoint_display_name)
         return endpoint
 
-    def execute_deployed(
-        self, context: Context, event: dict[str, Any], endpoint: str
-    ) -> dict[str, Any] | None:
+    def execute_deployed(self, context: Context, event: dict[str, Any]) -> dict[str, Any] | None:
+        endpoint = _endpoint_of(event)
         if event.get("status") != "success":
             raise VertexError(
                 f"deploying {self.model_version} failed: {event.get('message')}", resource=endpoint
@@ -204,16 +204,13 @@ class DeployModelOperator(BaseOperator):
             older = [str(d.id) for d in current.deployed_models if str(d.id) != ours]
             if older and dict(current.traffic_split).get(ours or "", 0) == 100:
                 operations = [self._undeploy(client, endpoint, deployed_id) for deployed_id in older]
-                self.defer(
-                    trigger=self._trigger(operations),
-                    method_name="execute_undeployed",
-                    kwargs={"endpoint": endpoint},
-                )
+                self.defer(trigger=self._trigger(operations), method_name="execute_undeployed")
             elif older:
                 self.log.info("Not undeploying %s: the new version does not take all traffic yet", older)
         return self._finish(client, endpoint, deployed=True)
 
-    def execute_undeployed(self, context: Context, event: dict[str, Any], endpoint: str) -> dict[str, Any]:
+    def execute_undeployed(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        endpoint = _endpoint_of(event)
         if event.get("status") != "success":
             raise VertexError(f"undeploying older versions failed: {event.get('message')}", resource=endpoint)
         return self._finish(
