@@ -35,10 +35,9 @@ def message_class(version: str, type_name: str) -> type[Message]:
     return proto_plus.pb()  # type: ignore[no-any-return]
 
 
-def load_all() -> None:
-    """Import both API versions up front (Any-typed fields need them in the descriptor pool)."""
-    for module in _MODULES.values():
-        importlib.import_module(module)
+def load(version: str) -> None:
+    """Import an API version's types (Any-typed fields need them in the descriptor pool)."""
+    importlib.import_module(_MODULES[version])
 
 
 def _query_value(field: Any, raw: list[str]) -> Any:
