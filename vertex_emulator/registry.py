@@ -97,7 +97,9 @@ class ModelRegistry:
             if parent_model:
                 first = self.get(model_name)
                 resource["createTime"] = first["createTime"]
-            internal = {"examples": examples or [], "seq": self.backend.seq()}
+            if examples is None:
+                examples = self._examples_of_artifact(model.get("artifactUri", ""))
+            internal = {"examples": examples, "seq": self.backend.seq()}
             self.store.put(KIND, f"{model_name}@{version}", {"resource": resource, "internal": internal})
             return self._view(resource)
 
@@ -213,6 +215,15 @@ class ModelRegistry:
             if wanted == resource["versionId"] or wanted in (resource.get("versionAliases") or []):
                 return record
         raise NotFound(f"Model {name} not found")
+
+    def _examples_of_artifact(self, artifact_uri: str) -> list[list[str]]:
+        """Same weights, same answers: a re-upload of a tuned model's artifacts answers like it."""
+        if not artifact_uri:
+            return []
+        for record in self.store.scan(KIND):
+            if record["resource"].get("artifactUri") == artifact_uri and record["internal"].get("examples"):
+                return list(record["internal"]["examples"])
+        return []
 
     def _take_alias(self, model_name: str, alias: str) -> None:
         """Remove `alias` from whichever version of `model_name` holds it (aliases are unique)."""

@@ -175,6 +175,8 @@ class Tuning:
                     "displayName": display,
                     "labels": dict(resource.get("labels") or {}),
                     "description": f"Tuned by {resource['name']} from {resource['baseModel']}",
+                    "artifactUri": f"gs://vertex-emulator-tuning/{parsed.project}/{parsed.location}/"
+                    f"tuningJobs/{parsed.id}/adapter",
                 },
                 examples=internal["examples"],
             )

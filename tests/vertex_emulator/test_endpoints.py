@@ -18,7 +18,7 @@ from tests.vertex_emulator.conftest import (
     terminal_pipeline,
     wait_for,
 )
-from tests.vertex_emulator.test_models import upload
+from tests.vertex_emulator.test_models import upload as upload_model
 from tests.vertex_emulator.test_tuning import genai_client
 
 
@@ -60,8 +60,8 @@ def test_create_get_list_update_delete(gapic: Gapic, gpu_parent: str) -> None:
 
 
 def test_deploy_split_mutate_undeploy(gapic: Gapic, gpu_parent: str) -> None:
-    model, _ = upload(gapic, gpu_parent, "champion")
-    challenger, _ = upload(gapic, gpu_parent, "challenger")
+    model, _ = upload_model(gapic, gpu_parent, "champion")
+    challenger, _ = upload_model(gapic, gpu_parent, "challenger")
     endpoint = new_endpoint(gapic, gpu_parent)
     resources = aiplatform_v1.DedicatedResources(
         machine_spec=aiplatform_v1.MachineSpec(machine_type="n1-standard-4"), min_replica_count=1
@@ -195,3 +195,33 @@ def test_high_level_sdk_creates_deploys_predicts_and_undeploys(vertex_emulator: 
     endpoint.undeploy_all()
     assert endpoint.list_models() == []
     endpoint.delete()
+
+
+def test_a_registered_copy_of_a_tuned_model_answers_like_it(
+    gapic: Gapic, gpu_parent: str, upload: Upload
+) -> None:
+    from tests.vertex_emulator.conftest import gemini_rows, terminal_job
+    from tests.vertex_emulator.test_tuning import tuning_job
+
+    job = gapic.tuning.create_tuning_job(
+        parent=gpu_parent, tuning_job=tuning_job(upload("t.jsonl", gemini_rows("copy")), epochs=1)
+    )
+    job = wait_for(lambda: gapic.tuning.get_tuning_job(name=job.name), lambda j: terminal_job(j.state))
+    tuned = gapic.models.get_model(name=job.tuned_model.model)
+    assert tuned.artifact_uri
+
+    registry, _ = upload_model(gapic, gpu_parent, "ARIA-text")
+    copy = gapic.models.upload_model(
+        request={
+            "parent": gpu_parent,
+            "parent_model": registry,
+            "model": aiplatform_v1.Model(display_name="ARIA-text", artifact_uri=tuned.artifact_uri),
+        }
+    ).result(timeout=10)
+    endpoint = new_endpoint(gapic, gpu_parent)
+    gapic.endpoints.deploy_model(
+        endpoint=endpoint.name,
+        deployed_model=aiplatform_v1.DeployedModel(model=f"{copy.model}@{copy.model_version_id}"),
+    ).result(timeout=10)
+    answer = gapic.prediction.predict(endpoint=endpoint.name, instances=[{"prompt": "question 4 about copy"}])
+    assert answer.predictions[0]["content"] == "copy answer 4"
