@@ -40,6 +40,9 @@ emulators: $(STAMP) ## start the GCS (:$(GCS_PORT)) and Vertex AI (:$(VERTEX_POR
 emulators-stop: ## stop exactly the emulators `make emulators` started
 	@test -x $(PY) && $(PY) -m vertex_emulator.launcher stop --run-dir $(RUN_DIR) || true
 
+demo: $(STAMP) ## the DAG end to end against the emulators (dag.test), with a readable summary
+	$(PY) -m scripts.demo
+
 up: $(STAMP) ## a real local Airflow (api-server :8080, scheduler, dag-processor, triggerer) + emulators; ARIA_DB=postgres for PostgreSQL
 	$(PY) -m scripts.local_airflow up --run-dir $(RUN_DIR) --gcs-port $(GCS_PORT) --vertex-port $(VERTEX_PORT)
 

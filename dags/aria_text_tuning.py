@@ -1,0 +1,345 @@
+"""ARIA-text: weekly supervised tuning of the team's LLM on Vertex AI, from one dataset version.
+
+Wiring, params, schedule and docs only: the logic lives in `aria_tuning` (plugins/). Nothing here
+reads a Variable, a connection or the network at parse time; project, region and buckets are
+templates resolved when a task runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from airflow.sdk import DAG, Asset, Param, chain, task
+from aria_tuning.catalog import DEFAULT_MODEL, model_names
+from aria_tuning.operators.deploy import DeployModelOperator
+from aria_tuning.operators.quality import QualityGateOperator
+from aria_tuning.operators.registry import RegisterModelOperator
+from aria_tuning.operators.tuning import VertexTuningOperator
+from aria_tuning.sensors import GCSPrefixSensor, GCSUploadCompleteSensor
+
+DAG_ID = "aria_text_tuning"
+
+# Parse-time settings that are not cloud locations: how often to run and how fast to poll.
+SCHEDULE = os.environ.get("ARIA_TUNING_SCHEDULE", "@weekly")
+CATCHUP = os.environ.get("ARIA_TUNING_CATCHUP", "false").lower() == "true"
+UPLOAD_INACTIVITY_SECONDS = float(os.environ.get("ARIA_UPLOAD_INACTIVITY_SECONDS", "600"))
+SENSOR_POKE_SECONDS = float(os.environ.get("ARIA_SENSOR_POKE_SECONDS", "60"))
+VERTEX_POLL_SECONDS = float(os.environ.get("ARIA_VERTEX_POLL_SECONDS", "60"))
+RETRY_DELAY = dt.timedelta(seconds=float(os.environ.get("ARIA_RETRY_DELAY_SECONDS", "300")))
+
+# Run-time configuration: Airflow Variables, with the defaults that make the emulators work.
+PROJECT = "{{ var.value.get('aria_project', 'aria-local') }}"
+PIPELINE_ROOT = "{{ var.value.get('aria_pipeline_root', 'gs://aria-pipeline-root') }}"
+
+
+def xcom(task_id: str, *keys: str) -> str:
+    """A template for the XCom of `task_id`, or one value inside it (rendered when the task runs)."""
+    path = "".join(f"[{key!r}]" for key in keys)
+    return f"{{{{ ti.xcom_pull(task_ids={task_id!r}){path} }}}}"
+
+
+PREPARED_DATASET = Asset(name="aria_text_prepared_dataset", uri="x-aria://aria-text/prepared-dataset")
+TUNED_MODEL = Asset(name="aria_text_tuned_model", uri="x-aria://aria-text/tuned-model")
+
+PARAMS = {
+    "dataset_uri": Param(
+        None,
+        type=["null", "string"],
+        pattern=r"^gs://[a-z0-9][a-z0-9._-]{1,220}/.*$",
+        title="Dataset URI override",
+        description="gs://bucket/prefix/ of the raw dataset files to train on. Empty: the run's own "
+        "version, gs://<aria_data_bucket>/<aria_dataset_prefix>/raw/v=<logical date>/.",
+    ),
+    "base_model": Param(
+        DEFAULT_MODEL,
+        type="string",
+        enum=model_names(),
+        title="Base model",
+        description="text-bison models are tuned by the tune-large-model pipeline; Gemini models by a "
+        "Vertex tuning job.",
+    ),
+    "accelerator": Param(
+        "TPU",
+        type="string",
+        enum=["TPU", "GPU"],
+        title="Accelerator",
+        description="text-bison only. TPU: v3 pod, 64 cores, europe-west4. GPU: 8 x A100 80GB, "
+        "us-central1. Gemini: Vertex chooses the hardware.",
+    ),
+    "epochs": Param(
+        3,
+        type="integer",
+        minimum=1,
+        maximum=20,
+        title="Epochs",
+        description="Passes over the training split; the train steps are computed from it.",
+    ),
+    "train_steps": Param(
+        None,
+        type=["null", "integer"],
+        minimum=1,
+        maximum=20000,
+        title="Train steps override",
+        description="text-bison only. Empty: ceil(epochs x train examples / batch size).",
+    ),
+    "batch_size": Param(
+        None,
+        type=["null", "integer"],
+        minimum=1,
+        maximum=1024,
+        title="Batch size override",
+        description="Empty: the documented batch size of the accelerator and region.",
+    ),
+    "learning_rate_multiplier": Param(
+        1.0,
+        type="number",
+        exclusiveMinimum=0,
+        maximum=10,
+        title="Learning-rate multiplier",
+    ),
+    "tuned_model_name": Param(
+        "ARIA-text", type="string", minLength=1, maxLength=128, title="Tuned model name"
+    ),
+    "endpoint_name": Param(
+        "ARIA-text-endpoint", type="string", minLength=1, maxLength=128, title="Endpoint name"
+    ),
+    "traffic_percentage": Param(
+        100,
+        type="integer",
+        minimum=1,
+        maximum=100,
+        title="Traffic split (%)",
+        description="Share of the endpoint's traffic the new version gets once it passes the gate; "
+        "below 100 is a canary.",
+    ),
+    "quality_threshold": Param(
+        0.4,
+        type="number",
+        minimum=0,
+        maximum=1,
+        title="Quality threshold",
+        description="Minimum score to promote: the mean of the exact-match rate and the mean text "
+        "similarity (0..1) of the answers to held-out eval prompts. Generated answers rarely match "
+        "word for word, so 0.4 asks for about 0.8 similarity.",
+    ),
+    "dry_run": Param(
+        False,
+        type="boolean",
+        title="Dry run",
+        description="Validate the data and plan the run only: no tuning, no spend.",
+    ),
+}
+
+default_args = {
+    "owner": "aria-ml",
+    "retries": 2,
+    "retry_delay": RETRY_DELAY,
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=30),
+    "execution_timeout": dt.timedelta(hours=1),
+}
+
+with DAG(
+    dag_id=DAG_ID,
+    description="Tune ARIA-text on Vertex AI from a dataset version, register, deploy and quality-gate it",
+    schedule=SCHEDULE,
+    start_date=dt.datetime(2025, 6, 1, tzinfo=dt.UTC),
+    catchup=CATCHUP,
+    # One TPU v3 pod of quota: never two tuning runs at once, backfills included.
+    max_active_runs=1,
+    # Sensors (up to 12 h) + a multi-hour tuning run (the plan refuses more steps than fit) + deploy.
+    dagrun_timeout=dt.timedelta(hours=36),
+    default_args=default_args,
+    params=PARAMS,
+    render_template_as_native_obj=True,
+    tags=["aria-text", "vertex-ai", "llm-tuning", "ml"],
+    doc_md=__doc__
+    + """
+### Flow
+`resolve_dataset_version` → `wait_for_dataset_files` → `wait_for_upload_complete` → `prepare_dataset`
+→ `dry_run_or_tune` → `tune` → `register_model` → `deploy_model` → `quality_gate`
+(or → `dry_run_report` when **dry_run** is set).
+
+### Dataset versions
+Each run trains on one version, by default `gs://<aria_data_bucket>/<aria_dataset_prefix>/raw/v=<ds>/`
+(Variables `aria_data_bucket`, default `aria-datasets`; `aria_dataset_prefix`, default `aria-text`).
+Retrain over past versions with a backfill, one run at a time:
+`airflow backfill create --dag-id aria_text_tuning --from-date 2025-06-01 --to-date 2025-06-15`.
+
+### Configuration
+Variables `aria_project`, `aria_data_bucket`, `aria_dataset_prefix`, `aria_pipeline_root`; the
+connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default `@weekly`),
+`ARIA_TUNING_CATCHUP`, `ARIA_UPLOAD_INACTIVITY_SECONDS`, `ARIA_SENSOR_POKE_SECONDS`,
+`ARIA_VERTEX_POLL_SECONDS`, `ARIA_RETRY_DELAY_SECONDS`.
+""",
+) as dag:
+
+    @task(doc_md="Resolves the dataset version of this run: the `dataset_uri` param or `raw/v=<ds>/`.")
+    def resolve_dataset_version(**context) -> dict[str, str]:
+        from airflow.sdk import Variable
+
+        bucket = Variable.get("aria_data_bucket", default="aria-datasets")
+        prefix = Variable.get("aria_dataset_prefix", default="aria-text")
+        uri = context["params"]["dataset_uri"] or f"gs://{bucket}/{prefix}/raw/v={context['ds']}/"
+        uri = uri if uri.endswith("/") else uri + "/"
+        source_bucket, _, source_prefix = uri.removeprefix("gs://").partition("/")
+        version = source_prefix.rstrip("/").rsplit("/", 1)[-1] or context["ds"]
+        model = context["params"]["base_model"]
+        return {
+            "uri": uri,
+            "bucket": source_bucket,
+            "prefix": source_prefix,
+            "version": version,
+            "prepared_uri": f"gs://{bucket}/{prefix}/prepared/{version}/{model}/",
+        }
+
+    version = resolve_dataset_version()
+
+    wait_for_files = GCSPrefixSensor(
+        task_id="wait_for_dataset_files",
+        doc_md="Deferred until objects exist under the dataset version's prefix (provider sensor).",
+        bucket=xcom("resolve_dataset_version", "bucket"),
+        prefix=xcom("resolve_dataset_version", "prefix"),
+        poke_interval=SENSOR_POKE_SECONDS,
+        timeout=12 * 3600,
+        execution_timeout=dt.timedelta(hours=12),
+        retries=0,
+    )
+
+    wait_for_upload = GCSUploadCompleteSensor(
+        task_id="wait_for_upload_complete",
+        doc_md="Deferred until no file was added to the version for `ARIA_UPLOAD_INACTIVITY_SECONDS`.",
+        bucket=xcom("resolve_dataset_version", "bucket"),
+        prefix=xcom("resolve_dataset_version", "prefix"),
+        inactivity_period=UPLOAD_INACTIVITY_SECONDS,
+        min_objects=1,
+        poke_interval=min(SENSOR_POKE_SECONDS, max(UPLOAD_INACTIVITY_SECONDS / 2, 1.0)),
+        timeout=12 * 3600,
+        execution_timeout=dt.timedelta(hours=12),
+        retries=0,
+    )
+
+    @task(
+        outlets=[PREPARED_DATASET],
+        doc_md="Validates, converts, deduplicates, splits and plans (aria_tuning.dataprep); writes "
+        "train/eval/report to GCS and returns only their URIs, the counts and the plan. Invalid data "
+        "fails here with every problem as `file:line: reason`, before any Vertex call.",
+    )
+    def prepare_dataset(version: dict[str, str], **context) -> dict:
+        try:
+            from airflow.sdk.exceptions import AirflowFailException
+        except ImportError:  # Airflow 3.1
+            from airflow.exceptions import AirflowFailException
+
+        from aria_tuning.catalog import TuningMethod, get_model
+        from aria_tuning.dataprep import prepare_dataset as prepare
+        from aria_tuning.errors import DatasetError, PlanError
+
+        params = context["params"]
+        # Accelerator, steps and batch size are pipeline (text-bison) settings; Vertex picks them for Gemini.
+        is_pipeline = get_model(params["base_model"]).method is TuningMethod.PIPELINE
+        try:
+            result = prepare(
+                [version["uri"]],
+                params["base_model"],
+                version["prepared_uri"],
+                epochs=params["epochs"],
+                accelerator=params["accelerator"] if is_pipeline else None,
+                batch_size=params["batch_size"] if is_pipeline else None,
+                train_steps=params["train_steps"] if is_pipeline else None,
+            )
+        except DatasetError as exc:
+            shown = "\n".join(exc.problems[:50])
+            more = f"\n... and {len(exc.problems) - 50} more" if len(exc.problems) > 50 else ""
+            # Bad data does not get better on retry: fail without retrying.
+            raise AirflowFailException(f"{exc}\n{shown}{more}") from exc
+        except PlanError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        print(result.plan.summary())
+        summary = {**result.to_xcom(), "dataset_version": version["version"], "source_uri": version["uri"]}
+        context["outlet_events"][PREPARED_DATASET].extra = {
+            "train_uri": result.train_uri,
+            "dataset_version": version["version"],
+            "content_sha256": result.content_sha256,
+        }
+        return summary
+
+    prepared = prepare_dataset(version)
+
+    @task.branch(doc_md="`dry_run`: stop after validation and planning; otherwise tune.")
+    def dry_run_or_tune(**context) -> str:
+        return "dry_run_report" if context["params"]["dry_run"] else "tune"
+
+    @task(doc_md="Dry run: reports what a real run would do and spends nothing.")
+    def dry_run_report(prep: dict) -> dict:
+        plan = prep["plan"]
+        print(f"DRY RUN: dataset {prep['dataset_version']} {prep['counts']}; plan {plan}")
+        return {"dry_run": True, "counts": prep["counts"], "plan": plan}
+
+    tune = VertexTuningOperator(
+        task_id="tune",
+        doc_md="Launches the tuning run (pipeline for text-bison, tuningJob for Gemini) and defers "
+        "until Vertex finishes; a retry re-attaches to the same job instead of paying twice.",
+        base_model="{{ params.base_model }}",
+        training_data_uri=xcom("prepare_dataset", "train_uri"),
+        evaluation_data_uri=xcom("prepare_dataset", "eval_uri"),
+        train_steps=xcom("prepare_dataset", "plan", "train_steps"),
+        epochs="{{ params.epochs }}",
+        max_train_steps=xcom("prepare_dataset", "plan", "max_train_steps"),
+        adapter_size=xcom("prepare_dataset", "plan", "adapter_size"),
+        accelerator=xcom("prepare_dataset", "plan", "accelerator"),
+        region=xcom("prepare_dataset", "plan", "region"),
+        learning_rate_multiplier="{{ params.learning_rate_multiplier }}",
+        project_id=PROJECT,
+        tuned_model_display_name="{{ params.tuned_model_name }}",
+        pipeline_root=PIPELINE_ROOT,
+        poll_interval=VERTEX_POLL_SECONDS,
+        max_poll_interval=10 * VERTEX_POLL_SECONDS,
+        execution_timeout=dt.timedelta(hours=24),
+        retries=1,
+        # Quota for one TPU pod: also holds across backfill runs.
+        max_active_tis_per_dag=1,
+    )
+
+    register = RegisterModelOperator(
+        task_id="register_model",
+        doc_md="Adds the tuned model as a new version of the parent model, alias `candidate`.",
+        outlets=[TUNED_MODEL],
+        tuned_model=xcom("tune", "tuned_model"),
+        tuning_job=xcom("tune", "job"),
+        model_display_name="{{ params.tuned_model_name }}",
+        base_model="{{ params.base_model }}",
+        dataset_version=xcom("prepare_dataset", "dataset_version"),
+        train_steps=xcom("prepare_dataset", "plan", "train_steps"),
+        epochs="{{ params.epochs }}",
+    )
+
+    deploy = DeployModelOperator(
+        task_id="deploy_model",
+        doc_md="Deploys the registered version to the endpoint (created if missing).",
+        model_version=xcom("register_model", "model_version"),
+        endpoint_display_name="{{ params.endpoint_name }}",
+        traffic_percentage="{{ params.traffic_percentage }}",
+        poll_interval=min(VERTEX_POLL_SECONDS, 15.0),
+        execution_timeout=dt.timedelta(hours=2),
+    )
+
+    quality_gate = QualityGateOperator(
+        task_id="quality_gate",
+        doc_md="Sends held-out eval prompts to the endpoint, scores the answers and promotes the "
+        "version (alias `production`, full traffic) only above `quality_threshold`.",
+        endpoint=xcom("deploy_model", "endpoint"),
+        model_version=xcom("register_model", "model_version"),
+        eval_data_uri=xcom("prepare_dataset", "eval_uri"),
+        base_model="{{ params.base_model }}",
+        threshold="{{ params.quality_threshold }}",
+        max_prompts=20,
+        retries=0,
+        execution_timeout=dt.timedelta(minutes=30),
+    )
+
+    branch = dry_run_or_tune()
+    chain(version, wait_for_files, wait_for_upload, prepared, branch)
+    chain(branch, [dry_run_report(prepared), tune])
+    chain(tune, register, deploy, quality_gate)
