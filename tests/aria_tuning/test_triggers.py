@@ -108,3 +108,31 @@ def test_triggerer_restart_does_not_cancel(vertex: str, datasets: dict[str, str]
     asyncio.run(run_then_stop())
     assert _state(emulator, trigger.job_name).endswith("RUNNING")
     emulator.force(trigger.job_name, "succeed")
+
+
+async def _in_triggerer(trigger: VertexTuningJobTrigger, cancel_message: str | None) -> None:
+    """Run the trigger in Airflow's own TriggerRunner, then stop it the way the triggerer would."""
+    from airflow.jobs.triggerer_job_runner import TriggerRunner
+
+    runner = TriggerRunner()
+    runner.triggers[1] = {"task": None, "name": "components-test", "events": 0, "is_watcher": False}
+    task = asyncio.ensure_future(runner.run_trigger(1, roundtrip(trigger)))
+    runner.triggers[1]["task"] = task
+    await asyncio.sleep(0.5)
+    task.cancel(cancel_message)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+@pytest.mark.parametrize(("user_action", "expected"), [(True, "CANCELLED"), (False, "RUNNING")])
+def test_airflow_triggerer_cancels_only_on_user_action(
+    vertex: str, datasets: dict[str, str], emulator: Emulator, user_action: bool, expected: str
+) -> None:
+    """Mark-failed/clear reaches on_kill (the job is cancelled); a triggerer restart does not."""
+    from airflow.jobs.triggerer_job_runner import _USER_ACTION_CANCEL_MSG
+
+    trigger = submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti())
+    asyncio.run(_in_triggerer(trigger, _USER_ACTION_CANCEL_MSG if user_action else None))
+    assert _state(emulator, trigger.job_name) in (expected, "CANCELLING" if user_action else expected)
+    if not user_action:
+        emulator.force(trigger.job_name, "succeed")
