@@ -1,0 +1,88 @@
+"""The client factory: where Vertex is, which transport, which credentials; error classification."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from aria_tuning.errors import VertexError
+from aria_tuning.hooks import ENDPOINT_ENV, VertexHook, is_transient, vertex_call
+
+
+def connection(monkeypatch: pytest.MonkeyPatch, **extra: object) -> str:
+    conn_id = f"gcp_{uuid.uuid4().hex[:8]}"
+    payload = {"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True, **extra}}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(payload))
+    return conn_id
+
+
+def test_regional_grpc_endpoint_without_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENDPOINT_ENV, raising=False)
+    hook = VertexHook(gcp_conn_id=connection(monkeypatch, project="p1"))
+    client = hook.client("pipeline", "europe-west4")
+    assert hook.endpoint_override is None and hook.project_id == "p1"
+    assert client.api_endpoint == "europe-west4-aiplatform.googleapis.com"
+    assert "Grpc" in type(client.transport).__name__
+
+
+def test_environment_override_uses_rest_transports(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENDPOINT_ENV, "http://127.0.0.1:1/")
+    hook = VertexHook(gcp_conn_id=connection(monkeypatch))
+    assert hook.api_endpoint("us-central1") == "http://127.0.0.1:1"
+    assert type(hook.client("tuning", "us-central1").transport).__name__.endswith("RestTransport")
+    async_client = hook.async_client("pipeline", "us-central1")
+    assert type(async_client.transport).__name__ == "AsyncPipelineServiceRestTransport"
+
+
+def test_connection_extra_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENDPOINT_ENV, "http://127.0.0.1:1")
+    hook = VertexHook(gcp_conn_id=connection(monkeypatch, vertex_api_endpoint="http://127.0.0.1:2"))
+    assert hook.api_endpoint("us-central1") == "http://127.0.0.1:2"
+
+
+def test_credentials_come_from_the_provider_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    from google.auth.credentials import AnonymousCredentials
+
+    hook = VertexHook(
+        gcp_conn_id=connection(monkeypatch), impersonation_chain=["sa@p.iam.gserviceaccount.com"]
+    )
+    assert isinstance(hook.credentials, AnonymousCredentials)
+    assert hook._google.impersonation_chain == ["sa@p.iam.gserviceaccount.com"]
+
+
+def _api_errors() -> list[tuple[Exception, bool]]:
+    from google.api_core import exceptions as e
+
+    return [
+        (e.ServiceUnavailable("down"), True),
+        (e.TooManyRequests("quota"), True),
+        (e.InternalServerError("oops"), True),
+        (e.DeadlineExceeded("slow"), True),
+        (e.NotFound("gone"), False),
+        (e.PermissionDenied("no"), False),
+        (e.InvalidArgument("bad"), False),
+        (ConnectionResetError("reset"), True),
+        (ValueError("bug"), False),
+    ]
+
+
+def test_transient_errors_are_told_apart() -> None:
+    assert [is_transient(exc) for exc, _ in _api_errors()] == [expected for _, expected in _api_errors()]
+
+
+def test_vertex_call_names_the_resource_and_keeps_the_cause() -> None:
+    from google.api_core.exceptions import PermissionDenied
+
+    def call() -> None:
+        raise PermissionDenied("Permission 'aiplatform.pipelineJobs.create' denied")
+
+    with pytest.raises(VertexError) as info:
+        vertex_call("projects/p/locations/l", "creating the pipeline job", call)
+    assert str(info.value) == (
+        "projects/p/locations/l: creating the pipeline job failed: "
+        "Permission 'aiplatform.pipelineJobs.create' denied"
+    )
+    assert (
+        isinstance(info.value.__cause__, PermissionDenied) and info.value.resource == "projects/p/locations/l"
+    )
