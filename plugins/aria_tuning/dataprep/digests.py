@@ -46,6 +46,21 @@ class DigestSet:
                 return False
             i = (i + 1) & mask
 
+    def table(self) -> tuple[array[int], int, int]:
+        """(slots, mask, count) for a caller that inlines `add`'s probe in its hot loop; it must
+        report its new count with `set_fill`, which also grows the table when needed."""
+        return self._slots, self._mask, self._count
+
+    def reserve(self, expected: int) -> None:
+        """Size the table for `expected` entries now, instead of rehashing while growing."""
+        while expected * 2 > self._mask:
+            self._grow()
+
+    def set_fill(self, count: int) -> None:
+        self._count = count
+        if self._count * 2 > self._mask:
+            self._grow()
+
     def _grow(self) -> None:
         old = self._slots
         size = len(old) * 2

@@ -99,14 +99,14 @@ class SplitWriter:
             count = size = 0
             threshold = self._threshold
             with io.open_write(eval_uri) as dst:
-                for line in self._candidate_lines():
-                    if int(line[:_HEX], 16) <= threshold:
-                        payload = line[_HEX:]
-                        dst.write(payload)
-                        eval_hash.update(payload)
-                        content.update(payload)
-                        count += 1
-                        size += len(payload)
+                kept = [line[_HEX:] for line in self._candidate_lines() if int(line[:_HEX], 16) <= threshold]
+                for start in range(0, len(kept), 4096):
+                    block = b"".join(kept[start : start + 4096])
+                    dst.write(block)
+                    eval_hash.update(block)
+                    content.update(block)
+                    size += len(block)
+                count = len(kept)
             files["eval.jsonl"] = {
                 "uri": eval_uri,
                 "examples": count,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+import operator
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,7 +37,16 @@ _MAX_BYTES_PER_TOKEN = 24
 _LINE_OVERHEAD = 64 << 10
 
 _decode = msgspec.json.Decoder().decode
-_encode = msgspec.json.Encoder().encode
+_encoder = msgspec.json.Encoder()
+_encode = _encoder.encode
+_encode_lines = _encoder.encode_lines
+_ascii_only = operator.methodcaller("encode", "ascii", "ignore")
+
+
+def _token_counts(texts: list[str]) -> list[int]:
+    """`tokens.estimate_tokens` over a list, with the per-string work in C (map)."""
+    ascii_chars = list(map(len, map(_ascii_only, texts)))
+    return [((a + 3) >> 2) + n - a for a, n in zip(ascii_chars, map(len, texts), strict=True)]
 
 
 class _PalmPair(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -138,8 +149,11 @@ class Validator:
         input_column: str = "input_text",
         output_column: str = "output_text",
         sink: ExampleSink | None = None,
+        expected_bytes: int = 0,
     ) -> None:
         self.spec = spec
+        #: Total size of the sources when known: sizes the digest set up front.
+        self.expected_bytes = expected_bytes
         self.result = ValidationResult(model=spec.name, sources=sources)
         self.input_column = input_column
         self.output_column = output_column
@@ -216,44 +230,135 @@ class Validator:
         if state.format is None:
             state.format, state.format_line = PALM, first
             self.result.formats[uri] = PALM
+        if self.expected_bytes:  # first block: size the digest set for the whole dataset
+            average = (sum(map(len, lines)) + len(lines)) / len(lines)
+            self.result.digests.reserve(int(self.expected_bytes / average))
+            self.expected_bytes = 0
+        self.result.read += len(batch)
+        if not self._palm_columns(batch):
+            self._palm_rows(uri, first, batch)
+        return True
+
+    def _palm_columns(self, batch: list[tuple[_PalmPair]]) -> bool:
+        """The block at C speed where possible (map, bulk encode); False when some example has a
+        problem (empty field, over a limit), leaving the block untouched for `_palm_rows`."""
+        pairs = [pair for (pair,) in batch]
+        sources = [pair.input_text for pair in pairs]
+        targets = [pair.output_text for pair in pairs]
+        if (
+            not (all(sources) and all(targets))
+            or any(map(str.isspace, sources))
+            or any(map(str.isspace, targets))
+        ):
+            return False
+        tokens_in, tokens_out = _token_counts(sources), _token_counts(targets)
+        spec = self.spec
+        max_total = spec.max_total_tokens or spec.max_input_tokens + spec.max_output_tokens
+        if (
+            max(tokens_in) > spec.max_input_tokens
+            or max(tokens_out) > spec.max_output_tokens
+            or max(map(operator.add, tokens_in, tokens_out)) > max_total
+        ):
+            return False
+        if self._palm_out:
+            converted = _encode_lines(pairs).split(b"\n")
+            converted.pop()  # after the last newline
+        else:
+            converted = [self._convert(_pair_example(s, t)) for s, t in zip(sources, targets, strict=True)]
+        sha256, from_bytes = hashlib.sha256, int.from_bytes
+        digests = [from_bytes(sha256(line).digest()[:8], "big") | 1 for line in converted]
+        seen = self.result.digests
+        slots, mask, fill = seen.table()
+        duplicates: list[int] = []
+        for k, digest in enumerate(digests):  # DigestSet.add, inlined
+            i = digest & mask
+            held = slots[i]
+            while held and held != digest:
+                i = (i + 1) & mask
+                held = slots[i]
+            if held:
+                duplicates.append(k)
+                continue
+            slots[i] = digest
+            fill += 1
+            if fill * 2 > mask:
+                seen.set_fill(fill)
+                slots, mask, fill = seen.table()
+        seen.set_fill(fill)
+        if duplicates:
+            dropped = set(duplicates)
+            kept = [k for k in range(len(digests)) if k not in dropped]
+            converted = [converted[k] for k in kept]
+            digests = [digests[k] for k in kept]
+            tokens_in = [tokens_in[k] for k in kept]
+            tokens_out = [tokens_out[k] for k in kept]
         result = self.result
-        result.read += len(batch)
+        result.duplicates += len(duplicates)
+        result.unique_bytes += sum(map(len, converted)) + len(converted)
+        result.input_tokens.update(tokens_in)
+        result.output_tokens.update(tokens_out)
+        self._lines.extend(converted)
+        self._digests.extend(digests)
+        return True
+
+    def _palm_rows(self, uri: str, first: int, batch: list[tuple[_PalmPair]]) -> None:
+        """The block one example at a time, reporting each problem at its line."""
+        result = self.result
         spec = self.spec
         max_in, max_out = spec.max_input_tokens, spec.max_output_tokens
         max_total = spec.max_total_tokens or max_in + max_out
-        add_digest = result.digests.add
+        seen = result.digests
+        slots, mask, fill = seen.table()
         tokens_in: list[int] = []
         tokens_out: list[int] = []
         kept_lines, kept_digests = self._lines, self._digests
         palm_out = self._palm_out
         sha256, from_bytes = hashlib.sha256, int.from_bytes
         unique_bytes = duplicates = 0
-        # The PaLM hot path, inlined: this loop runs once per example of the dataset.
+        # The PaLM hot path, inlined (token estimate, digest-set probe): it runs once per example.
         for k, (pair,) in enumerate(batch):
             source, target = pair.input_text, pair.output_text
             if not source or not target or source.isspace() or target.isspace():
                 self.accept_pair(uri, first + k, source, target, pair)  # reports the empty field
                 continue
-            tin = (len(source) + 3) >> 2 if source.isascii() else estimate_tokens(source)
-            tout = (len(target) + 3) >> 2 if target.isascii() else estimate_tokens(target)
+            if source.isascii():
+                tin = (len(source) + 3) >> 2
+            else:
+                ascii_chars = len(source.encode("ascii", "ignore"))
+                tin = ((ascii_chars + 3) >> 2) + len(source) - ascii_chars
+            if target.isascii():
+                tout = (len(target) + 3) >> 2
+            else:
+                ascii_chars = len(target.encode("ascii", "ignore"))
+                tout = ((ascii_chars + 3) >> 2) + len(target) - ascii_chars
             if tin > max_in or tout > max_out or tin + tout > max_total:
                 self._keep(uri, first + k, b"", tin, tout)  # reports the limit
                 continue
             converted = _encode(pair) if palm_out else self._convert(_pair_example(source, target))
             digest = from_bytes(sha256(converted).digest()[:8], "big") | 1
-            if not add_digest(digest):
+            i = digest & mask
+            held = slots[i]
+            while held and held != digest:
+                i = (i + 1) & mask
+                held = slots[i]
+            if held:
                 duplicates += 1
                 continue
+            slots[i] = digest
+            fill += 1
+            if fill * 2 > mask:
+                seen.set_fill(fill)
+                slots, mask, fill = seen.table()
             tokens_in.append(tin)
             tokens_out.append(tout)
             unique_bytes += len(converted) + 1
             kept_lines.append(converted)
             kept_digests.append(digest)
+        seen.set_fill(fill)
         result.duplicates += duplicates
         result.unique_bytes += unique_bytes
         result.input_tokens.update(tokens_in)
         result.output_tokens.update(tokens_out)
-        return True
 
     def _jsonl_line(
         self, uri: str, lineno: int, line: bytes | int, terminated: bool, state: _FileState
@@ -421,7 +526,15 @@ def validate_sources(
     """
     spec = get_model(model)
     files = io.expand(sources)
-    validator = Validator(spec, files, input_column=input_column, output_column=output_column, sink=sink)
+    local_bytes = sum(os.path.getsize(uri) for uri in files if not io.is_gcs(uri))
+    validator = Validator(
+        spec,
+        files,
+        input_column=input_column,
+        output_column=output_column,
+        sink=sink,
+        expected_bytes=local_bytes,
+    )
     with gc_paused():
         for uri in files:
             log.info("validating %s for %s", uri, spec.name)
