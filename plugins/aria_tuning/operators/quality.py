@@ -93,7 +93,7 @@ class QualityGateOperator(BaseOperator):
             raise VertexError(f"{self.model_version} is not deployed here", resource=self.endpoint)
 
         predictions = self.hook.client("prediction", region)
-        answers = [self._ask(predictions, example, data_format) for example in examples]
+        answers = [self._ask(predictions, example, data_format, candidate) for example in examples]
         result = qs.score([(e.expected, a) for e, a in zip(examples, answers, strict=True)])
         samples = [
             {"line": e.line, "prompt": e.prompt, "expected": e.expected, "answer": a}
@@ -151,7 +151,7 @@ class QualityGateOperator(BaseOperator):
         except Exception as exc:
             raise ConfigurationError(f"cannot read the eval split {self.eval_data_uri}: {exc}") from exc
 
-    def _ask(self, client: Any, example: qs.HeldOut, data_format: DataFormat) -> str:
+    def _ask(self, client: Any, example: qs.HeldOut, data_format: DataFormat, candidate: str) -> str:
         if data_format is DataFormat.PALM:
             response = vertex_call(
                 self.endpoint,
@@ -162,6 +162,14 @@ class QualityGateOperator(BaseOperator):
                     parameters={"temperature": 0.0, "maxOutputTokens": self.max_output_tokens},
                 ),
             )
+            # Scoring another deployed model's answers would promote the candidate on someone else's
+            # merit (a canary endpoint routes most requests elsewhere): refuse instead.
+            if response.deployed_model_id and response.deployed_model_id != candidate:
+                raise VertexError(
+                    f"deployed model {response.deployed_model_id} answered instead of the candidate "
+                    f"{candidate} ({self.model_version}); give the candidate all traffic before gating it",
+                    resource=self.endpoint,
+                )
             prediction = dict(response.predictions[0]) if response.predictions else {}
             return str(prediction.get("content", ""))
         request: dict[str, Any] = {
