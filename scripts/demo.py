@@ -26,7 +26,6 @@ from scripts.local_airflow import REPO, spawn, stop, wait_http
 from scripts.sample_data import DEFAULT_VERSION, create_buckets, upload_version
 
 DAG_ID = "aria_text_tuning"
-SUMMARY_TASKS = ("prepare_dataset", "tune", "register_model", "deploy_model", "quality_gate")
 
 
 def free_port() -> int:
@@ -108,18 +107,17 @@ def load_dag() -> Any:
     bag = DagBag(dag_folder=str(REPO / "dags"))  # examples are off: AIRFLOW__CORE__LOAD_EXAMPLES
     if bag.import_errors:
         raise RuntimeError(f"DAG import errors: {bag.import_errors}")
-    return bag.get_dag(DAG_ID)
+    return bag.dags[DAG_ID]
 
 
-def run_dag(logical_date: str, conf: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """dag.test() the DAG; returns (run state, task states, XComs of the summary tasks)."""
+def run_dag(dag: Any, logical_date: str, conf: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """dag.test() `dag`; returns (run state, task states, every task's return value)."""
     import datetime as dt
 
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    dag = load_dag()
     when = dt.datetime.fromisoformat(logical_date).replace(tzinfo=dt.UTC)
     run = dag.test(logical_date=when, run_conf=conf)
     with create_session() as session:
@@ -134,7 +132,14 @@ def run_dag(logical_date: str, conf: dict[str, Any]) -> tuple[str, dict[str, str
 
 
 def _hours(seconds: float | None) -> str:
-    return "n/a" if seconds is None else f"{seconds / 3600:.1f} h"
+    if seconds is None:
+        return "n/a"
+    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
+def _clip(text: object, width: int = 100) -> str:
+    flat = " ".join(str(text or "").split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def summary(uri: str, state: str, states: dict[str, str], xcoms: dict[str, Any], wall: float) -> str:
@@ -168,9 +173,9 @@ def summary(uri: str, state: str, states: dict[str, str], xcoms: dict[str, Any],
     ]
     for sample in (gate.get("samples") or [])[:3]:
         lines += [
-            f"  prompt    {str(sample.get('prompt', ''))[:110]}",
-            f"  response  {str(sample.get('response', ''))[:110]}",
-            f"  expected  {str(sample.get('expected', ''))[:110]}  (score {sample.get('score', '-')})",
+            f"  prompt    {_clip(sample.get('prompt'))}",
+            f"  response  {_clip(sample.get('answer'))}",
+            f"  expected  {_clip(sample.get('expected'))}",
         ]
     lines.append("Tasks             " + ", ".join(f"{task}={states[task]}" for task in sorted(states)))
     return "\n".join(lines)
@@ -204,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         migrate(log_dir)
         print(f"Running {DAG_ID} for {args.date} with {args.model} (dag.test) ...", flush=True)
-        state, states, xcoms = run_dag(args.date, {"base_model": args.model})
+        state, states, xcoms = run_dag(load_dag(), args.date, {"base_model": args.model})
         print(summary(uploaded.uri, state, states, xcoms, time.monotonic() - started))
     ok = state == "success" and all(s in ("success", "skipped") for s in states.values())
     ok = ok and bool((xcoms.get("quality_gate") or {}).get("passed"))
