@@ -14,6 +14,7 @@ from vertex_emulator import lifecycle
 from vertex_emulator.datasets import GcsReader
 from vertex_emulator.endpoints import Endpoints
 from vertex_emulator.exceptions import FailedPrecondition, InvalidArgument, NotFound
+from vertex_emulator.jobs import JobService
 from vertex_emulator.operations import Operations
 from vertex_emulator.pipelines import Pipelines
 from vertex_emulator.registry import ModelRegistry
@@ -73,21 +74,23 @@ class Backend:
 
     def inspect(self, name: str) -> dict[str, Any]:
         """The raw record of any resource (wire dict and emulator-internal fields)."""
-        for kind in ("pipelineJobs", "tuningJobs", "endpoints", "operations", "models"):
-            if f"/{kind}/" in name:
-                if kind == "pipelineJobs":
-                    return self.pipelines.refresh(name)
-                if kind == "tuningJobs":
-                    return self.tuning.refresh(name)
-                record = self.store.get(kind, name if kind != "models" or "@" in name else f"{name}@1")
-                if record is None:
-                    raise NotFound(f"{name} not found")
-                return record
+        if "/operations/" in name or "/endpoints/" in name:
+            kind = "operations" if "/operations/" in name else "endpoints"
+            record = self.store.get(kind, name)
+            if record is None:
+                raise NotFound(f"{name} not found")
+            return record
+        if "/pipelineJobs/" in name:
+            return self.pipelines.refresh(name)
+        if "/tuningJobs/" in name:
+            return self.tuning.refresh(name)
+        if "/models/" in name:
+            return self.models.record(name)
         raise NotFound(f"{name} is not a resource the emulator keeps")
 
     def force(self, name: str, outcome: str, message: str = "") -> dict[str, Any]:
         """Steer a pipeline or tuning job: succeed, fail (with message), pause or resume."""
-        service: Pipelines | Tuning
+        service: JobService
         if "/pipelineJobs/" in name:
             service = self.pipelines
         elif "/tuningJobs/" in name:
@@ -113,5 +116,4 @@ class Backend:
             else:
                 raise InvalidArgument(f"unknown outcome {outcome!r}: succeed, fail, pause or resume")
             service.save(record)
-            record = service.refresh(name)
             return service.get(name)

@@ -201,3 +201,8 @@ def set_duration(job: dict[str, Any], step: str, seconds: float) -> None:
     shift = previous_end + seconds - job["steps"][index][1]
     for later in job["steps"][index:]:
         later[1] += shift
+
+
+def end_time(job: Mapping[str, Any]) -> float | None:
+    """When the job reached its terminal phase, if it has."""
+    return next((job["times"][p.value] for p in TERMINAL if p.value in job["times"]), None)

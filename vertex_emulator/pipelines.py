@@ -10,19 +10,15 @@ reads it) and deploy-llm-model (creates an endpoint; `output:endpoint_resource_n
 from __future__ import annotations
 
 import datetime as dt
-import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from vertex_emulator import datasets, filters, lifecycle, names, templates
-from vertex_emulator.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from vertex_emulator import datasets, lifecycle, names, templates
+from vertex_emulator.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument
+from vertex_emulator.jobs import JobService
 from vertex_emulator.lifecycle import Phase, StepFailed, rfc3339
 from vertex_emulator.operations import generic_metadata
 
-if TYPE_CHECKING:
-    from vertex_emulator.backend import Backend
-
 KIND = "pipelineJobs"
-_FILTER_FIELDS = frozenset({"displayName", "state", "templateUri", "name"})
 TASKS = (
     "validate-pipeline",
     "export-managed-dataset",
@@ -59,10 +55,11 @@ def parameter_values(runtime_config: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-class Pipelines:
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.store = backend.store
+class Pipelines(JobService):
+    KIND = KIND
+    LABEL = "PipelineJob"
+    STATE_PREFIX = "PIPELINE_STATE_"
+    FILTER_FIELDS = frozenset({"displayName", "state", "templateUri", "name"})
 
     def create(self, parent: str, job: dict[str, Any], job_id: str) -> dict[str, Any]:
         names.check_parent(parent)
@@ -118,27 +115,12 @@ class Pipelines:
             }
             record = {"resource": resource, "internal": internal}
             self.store.put(KIND, name, record)
-            return self._view(record)
+            return self.view(record)
 
-    def get(self, name: str) -> dict[str, Any]:
-        return self._view(self.refresh(name))
-
-    def find(self, parent: str, filter_expr: str, order_by: str = "") -> list[dict[str, Any]]:
-        names.check_parent(parent)
-        keep = filters.compile_filter(filter_expr, _FILTER_FIELDS)
-        views = [
-            self._view(self.refresh(r["resource"]["name"]))
-            for r in self.store.scan(KIND, f"{parent}/pipelineJobs/")
-        ]
-        if order_by.replace(" ", "") in ("create_time desc", "createTimedesc", "create_timedesc"):
-            views.reverse()
-        return [v for v in views if keep(v)]
-
-    def cancel(self, name: str) -> None:
-        with self.store.lock:
-            record = self.refresh(name)
-            lifecycle.cancel(record["internal"], self.backend.now())
-            self.store.put(KIND, name, record)
+    def find_jobs(self, parent: str, filter_expr: str, order_by: str) -> list[dict[str, Any]]:
+        """Creation order; `order_by="create_time desc"` for newest first."""
+        newest_first = order_by.split() in (["create_time", "desc"], ["createTime", "desc"])
+        return self.find(parent, filter_expr, newest_first)
 
     def delete(self, name: str) -> dict[str, Any]:
         with self.store.lock:
@@ -156,25 +138,8 @@ class Pipelines:
             {},
         )
 
-    def refresh(self, name: str) -> dict[str, Any]:
-        """The job's record brought up to now (runs the hooks of tasks whose time has come)."""
-        names.parse(name, KIND)
-        with self.store.lock:
-            record = self.store.get(KIND, name)
-            if record is None:
-                raise NotFound(f"PipelineJob {name} not found")
-            before = json.dumps(record["internal"], sort_keys=True)
-            lifecycle.advance(record["internal"], self.backend.now(), self._hooks(record))
-            if json.dumps(record["internal"], sort_keys=True) != before:
-                record["resource"]["updateTime"] = rfc3339(self.backend.now())
-                self.store.put(KIND, name, record)
-            return record
-
-    def save(self, record: dict[str, Any]) -> None:
-        self.store.put(KIND, record["resource"]["name"], record)
-
     # -- the template's tasks ---------------------------------------------------------------
-    def _hooks(self, record: dict[str, Any]) -> dict[str, lifecycle.Hook]:
+    def hooks(self, record: dict[str, Any]) -> dict[str, lifecycle.Hook]:
         internal = record["internal"]
         params = internal["params"]
         job_name = names.parse(record["resource"]["name"], KIND)
@@ -240,6 +205,7 @@ class Pipelines:
                 examples=internal["examples"],
             )
             internal["outputs"]["model_resource_name"] = model["name"]
+            internal["examples"] = []  # the model keeps them now; job reads stay small
 
         def deploy(at: float) -> None:
             model_name = internal["outputs"]["model_resource_name"]
@@ -268,19 +234,10 @@ class Pipelines:
             candidate = f"{base}-{n}"
         return candidate
 
-    def _view(self, record: dict[str, Any]) -> dict[str, Any]:
-        resource = dict(record["resource"])
+    def view(self, record: dict[str, Any]) -> dict[str, Any]:
         job = record["internal"]
-        state = lifecycle.phase(job)
-        resource["state"] = f"PIPELINE_STATE_{state.value}"
-        if "RUNNING" in job["times"]:
-            resource["startTime"] = rfc3339(job["times"]["RUNNING"])
-        end = next((job["times"][p.value] for p in lifecycle.TERMINAL if p.value in job["times"]), None)
-        if end is not None:
-            resource["endTime"] = rfc3339(end)
-        if job["failure"]:
-            resource["error"] = job["failure"]
-        resource["jobDetail"] = self._job_detail(resource, job, state, end)
+        resource = {**record["resource"], **self.lifecycle_fields(job)}
+        resource["jobDetail"] = self._job_detail(resource, job, lifecycle.phase(job), lifecycle.end_time(job))
         return resource
 
     def _job_detail(

@@ -105,7 +105,7 @@ class ModelRegistry:
 
     def merge_version_aliases(self, name: str, aliases: list[str]) -> dict[str, Any]:
         with self.store.lock:
-            record = self._record(name)
+            record = self.record(name)
             resource = record["resource"]
             model_name = resource["name"]
             current = list(resource.get("versionAliases") or [])
@@ -148,7 +148,7 @@ class ModelRegistry:
 
     def delete_version(self, name: str) -> dict[str, Any]:
         with self.store.lock:
-            record = self._record(name)
+            record = self.record(name)
             resource = record["resource"]
             if DEFAULT_ALIAS in (resource.get("versionAliases") or []):
                 raise FailedPrecondition(f"{name} is the default version; move the 'default' alias first")
@@ -165,7 +165,7 @@ class ModelRegistry:
     def set_degraded(self, name: str, degraded: bool) -> dict[str, Any]:
         """Make a model version answer badly (echo, as if untuned) or well again: quality gates' demo."""
         with self.store.lock:
-            record = self._record(name)
+            record = self.record(name)
             record["internal"]["degraded"] = degraded
             resource = record["resource"]
             self.store.put(KIND, f"{resource['name']}@{resource['versionId']}", record)
@@ -173,11 +173,11 @@ class ModelRegistry:
 
     # -- reads ------------------------------------------------------------------------------
     def get(self, name: str) -> dict[str, Any]:
-        return self._view(self._record(name)["resource"])
+        return self._view(self.record(name)["resource"])
 
     def examples(self, name: str) -> list[list[str]]:
         """What the version answers from; none when degraded through the control plane."""
-        internal = self._record(name)["internal"]
+        internal = self.record(name)["internal"]
         return [] if internal.get("degraded") else list(internal.get("examples") or [])
 
     def find(self, parent: str, filter_expr: str) -> list[dict[str, Any]]:
@@ -206,7 +206,7 @@ class ModelRegistry:
     def _versions(self, model_name: str) -> list[dict[str, Any]]:
         return self.store.scan(KIND, f"{model_name}@")
 
-    def _record(self, name: str) -> dict[str, Any]:
+    def record(self, name: str) -> dict[str, Any]:
         """The record of `models/ID`, `models/ID@VERSION` or `models/ID@ALIAS`."""
         parsed = names.parse(name, KIND)
         wanted = parsed.version or DEFAULT_ALIAS

@@ -53,7 +53,7 @@ def get_pipeline_job(backend: Backend, req: dict[str, Any]) -> Reply:
 
 
 def list_pipeline_jobs(backend: Backend, req: dict[str, Any]) -> Reply:
-    jobs = backend.pipelines.find(req["parent"], req.get("filter", ""), req.get("orderBy", ""))
+    jobs = backend.pipelines.find_jobs(req["parent"], req.get("filter", ""), req.get("orderBy", ""))
     return _page(req, jobs, "pipelineJobs", "ListPipelineJobsResponse")
 
 
@@ -76,7 +76,7 @@ def get_tuning_job(backend: Backend, req: dict[str, Any]) -> Reply:
 
 
 def list_tuning_jobs(backend: Backend, req: dict[str, Any]) -> Reply:
-    jobs = backend.tuning.find(req["parent"], req.get("filter", ""))
+    jobs = backend.tuning.find(req["parent"], req.get("filter", ""), newest_first=True)  # as Vertex lists
     return _page(req, jobs, "tuningJobs", "ListTuningJobsResponse")
 
 

@@ -7,19 +7,15 @@ the tuned model is registered and deployed, and `tunedModel` and `tuningDataStat
 
 from __future__ import annotations
 
-import json
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from vertex_emulator import datasets, filters, lifecycle, names
-from vertex_emulator.exceptions import InvalidArgument, NotFound
+from vertex_emulator import datasets, lifecycle, names
+from vertex_emulator.exceptions import InvalidArgument
+from vertex_emulator.jobs import JobService
 from vertex_emulator.lifecycle import Phase, StepFailed, rfc3339
 
-if TYPE_CHECKING:
-    from vertex_emulator.backend import Backend
-
 KIND = "tuningJobs"
-_FILTER_FIELDS = frozenset({"displayName", "state", "baseModel", "tunedModelDisplayName", "name"})
 #: Examples per tuning step (Vertex does not publish its batch size; any constant will do).
 BATCH_SIZE = 8
 DEFAULT_EPOCHS = 3
@@ -65,10 +61,11 @@ def check_spec(job: dict[str, Any]) -> None:
         raise InvalidArgument(f"hyper_parameters.adapter_size {hyper['adapterSize']} is not supported")
 
 
-class Tuning:
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.store = backend.store
+class Tuning(JobService):
+    KIND = KIND
+    LABEL = "TuningJob"
+    STATE_PREFIX = "JOB_STATE_"
+    FILTER_FIELDS = frozenset({"displayName", "state", "baseModel", "tunedModelDisplayName", "name"})
 
     def create(self, parent: str, job: dict[str, Any]) -> dict[str, Any]:
         names.check_parent(parent)
@@ -102,43 +99,9 @@ class Tuning:
             }
             record = {"resource": resource, "internal": internal}
             self.store.put(KIND, name, record)
-            return self._view(record)
+            return self.view(record)
 
-    def get(self, name: str) -> dict[str, Any]:
-        return self._view(self.refresh(name))
-
-    def find(self, parent: str, filter_expr: str) -> list[dict[str, Any]]:
-        names.check_parent(parent)
-        keep = filters.compile_filter(filter_expr, _FILTER_FIELDS)
-        views = [
-            self._view(self.refresh(r["resource"]["name"]))
-            for r in self.store.scan(KIND, f"{parent}/tuningJobs/")
-        ]
-        return [v for v in reversed(views) if keep(v)]  # Vertex lists newest first
-
-    def cancel(self, name: str) -> None:
-        with self.store.lock:
-            record = self.refresh(name)
-            lifecycle.cancel(record["internal"], self.backend.now())
-            self.store.put(KIND, name, record)
-
-    def refresh(self, name: str) -> dict[str, Any]:
-        names.parse(name, KIND)
-        with self.store.lock:
-            record = self.store.get(KIND, name)
-            if record is None:
-                raise NotFound(f"TuningJob {name} not found")
-            before = json.dumps(record["internal"], sort_keys=True)
-            lifecycle.advance(record["internal"], self.backend.now(), self._hooks(record))
-            if json.dumps(record["internal"], sort_keys=True) != before:
-                record["resource"]["updateTime"] = rfc3339(self.backend.now())
-                self.store.put(KIND, name, record)
-            return record
-
-    def save(self, record: dict[str, Any]) -> None:
-        self.store.put(KIND, record["resource"]["name"], record)
-
-    def _hooks(self, record: dict[str, Any]) -> dict[str, lifecycle.Hook]:
+    def hooks(self, record: dict[str, Any]) -> dict[str, lifecycle.Hook]:
         resource, internal = record["resource"], record["internal"]
         spec = resource["supervisedTuningSpec"]
         forced = internal.get("forced") == "succeed"
@@ -189,18 +152,10 @@ class Tuning:
 
         return {"validate-dataset": validate, "export-model": export}
 
-    def _view(self, record: dict[str, Any]) -> dict[str, Any]:
-        resource = dict(record["resource"])
+    def view(self, record: dict[str, Any]) -> dict[str, Any]:
         job = record["internal"]
         state = lifecycle.phase(job)
-        resource["state"] = f"JOB_STATE_{state.value}"
-        if "RUNNING" in job["times"]:
-            resource["startTime"] = rfc3339(job["times"]["RUNNING"])
-        end = next((job["times"][p.value] for p in lifecycle.TERMINAL if p.value in job["times"]), None)
-        if end is not None:
-            resource["endTime"] = rfc3339(end)
-        if job["failure"]:
-            resource["error"] = job["failure"]
+        resource = {**record["resource"], **self.lifecycle_fields(job)}
         if job.get("stats"):
             resource["tuningDataStats"] = {"supervisedTuningDataStats": job["stats"]}
         if state is Phase.SUCCEEDED and job["outputs"]:

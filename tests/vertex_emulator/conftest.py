@@ -71,6 +71,20 @@ def gpu_parent(project: str) -> str:
     return f"projects/{project}/locations/{GPU_REGION}"
 
 
+@pytest.fixture
+def sdk(vertex_emulator: str, project: str) -> None:
+    """The high-level SDK (`google.cloud.aiplatform`) initialised against the emulator, REST transport."""
+    from google.cloud import aiplatform
+
+    aiplatform.init(
+        project=project,
+        location=GPU_REGION,
+        api_endpoint=vertex_emulator,
+        api_transport="rest",
+        credentials=AnonymousCredentials(),
+    )
+
+
 @pytest.fixture(scope="session")
 def bucket(gcs_emulator: str) -> storage.Bucket:
     client = storage.Client(project="emulator-tests", credentials=AnonymousCredentials())

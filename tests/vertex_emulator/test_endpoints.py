@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from google.api_core import exceptions
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import aiplatform, aiplatform_v1
 from google.protobuf import field_mask_pb2
 
@@ -171,14 +170,7 @@ def test_answers_prove_which_dataset_a_deployed_model_was_tuned_on(
     ).text == ("data-v2 answer 1")
 
 
-def test_high_level_sdk_creates_deploys_predicts_and_undeploys(vertex_emulator: str, project: str) -> None:
-    aiplatform.init(
-        project=project,
-        location=GPU_REGION,
-        api_endpoint=vertex_emulator,
-        api_transport="rest",
-        credentials=AnonymousCredentials(),
-    )
+def test_high_level_sdk_creates_deploys_predicts_and_undeploys(sdk: None) -> None:
     model = aiplatform.Model.upload(
         display_name="sdk-served",
         artifact_uri="gs://aria-models/a",

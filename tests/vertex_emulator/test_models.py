@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 from google.api_core import exceptions
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import aiplatform, aiplatform_v1
 
-from tests.vertex_emulator.conftest import GPU_REGION, Gapic
+from tests.vertex_emulator.conftest import Gapic
 
 
 def upload(gapic: Gapic, parent: str, display: str, parent_model: str = "", **labels: str) -> tuple[str, str]:
@@ -102,14 +101,7 @@ def test_deployed_model_cannot_be_deleted(gapic: Gapic, gpu_parent: str) -> None
         gapic.models.delete_model(name=name)
 
 
-def test_high_level_sdk_uploads_versions_and_lists(vertex_emulator: str, project: str) -> None:
-    aiplatform.init(
-        project=project,
-        location=GPU_REGION,
-        api_endpoint=vertex_emulator,
-        api_transport="rest",
-        credentials=AnonymousCredentials(),
-    )
+def test_high_level_sdk_uploads_versions_and_lists(sdk: None) -> None:
     first = aiplatform.Model.upload(
         display_name="sdk-model",
         artifact_uri="gs://aria-models/a",
