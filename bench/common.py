@@ -37,12 +37,18 @@ class Row:
     target: str
     met: bool | None
     note: str = ""
+    #: None: decided by the unit (throughputs such as MB/s are better higher; times, sizes lower).
+    higher_is_better: bool | None = None
 
     @property
     def ratio(self) -> float | None:
-        if self.ours is None or self.baseline is None or self.ours == 0:
+        """How many times better ours is than the baseline (> 1: ours is better)."""
+        if not self.ours or not self.baseline:
             return None
-        return self.baseline / self.ours
+        higher = self.higher_is_better
+        if higher is None:
+            higher = self.unit.endswith("B/s")
+        return self.ours / self.baseline if higher else self.baseline / self.ours
 
 
 @dataclass
@@ -126,7 +132,7 @@ def render_results(sections: Sequence[Section], machine: dict[str, str], preambl
     if preamble:
         lines += [preamble, ""]
     lines += [
-        "| Benchmark | Ours | Baseline | Ratio (baseline / ours) | Target | Met? |",
+        "| Benchmark | Ours | Baseline | Ours vs baseline (x better) | Target | Met? |",
         "|---|---|---|---|---|---|",
     ]
     for section in sections:

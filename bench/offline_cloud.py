@@ -37,15 +37,16 @@ class OfflineCloud:
         }
 
 
-def start_vertex_emulator(log_dir: Path, seconds_per_step: float | None, state_dir: Path | None) -> tuple[
-    Service, str
-]:
+def start_vertex_emulator(
+    log_dir: Path, gcs_url: str, seconds_per_step: float | None = None, state_dir: Path | None = None
+) -> tuple[Service, str]:
     port = free_port()
     argv = [sys.executable, "-m", "aria_tuning.cli", "emulator", "--host", "127.0.0.1", "--port", str(port)]
     if seconds_per_step is not None:
         argv += ["--seconds-per-step", str(seconds_per_step)]
     if state_dir is not None:
         argv += ["--state-dir", str(state_dir)]
+    argv += ["--gcs-endpoint", gcs_url]
     service = Service("vertex-emulator", argv, log_dir)
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/_emulator/health", timeout=60, process=service.process)
@@ -58,7 +59,7 @@ def offline_cloud(log_dir: Path, seconds_per_step: float | None = None) -> Itera
     gcs, gcs_url = start_gcs_emulator(log_dir)
     saved = {key: os.environ.get(key) for key in ("STORAGE_EMULATOR_HOST", "ARIA_VERTEX_API_ENDPOINT")}
     try:
-        vertex, vertex_url = start_vertex_emulator(log_dir, seconds_per_step, None)
+        vertex, vertex_url = start_vertex_emulator(log_dir, gcs_url, seconds_per_step)
         cloud = OfflineCloud(gcs_url, vertex_url, gcs, vertex)
         os.environ.update(cloud.env)
         try:
