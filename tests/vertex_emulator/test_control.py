@@ -1,4 +1,4 @@
-"""The /_emulator/ control plane on a private emulator (reset would disturb the shared one)."""
+"""The /_emulator/ control plane, on a private in-memory emulator (reset would disturb the shared one)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from google.api_core import exceptions
 from google.cloud import aiplatform_v1
 
 from tests.support.processes import emulator_control
 from tests.vertex_emulator.conftest import TPU_REGION, Upload, gapic_clients, palm_rows, pipeline_job
 
 
-def test_counts_inspect_settings_and_reset(
+def test_counts_inspect_settings_reset_and_memory_restart(
     vertex_emulator_factory: Callable[..., Any], project: str, upload: Upload
 ) -> None:
     emulator = vertex_emulator_factory()
@@ -44,6 +45,13 @@ def test_counts_inspect_settings_and_reset(
     assert emulator_control(emulator.url, "reset", {})["reset"] is True
     assert emulator_control(emulator.url, "counts")["pipelineJobs"] == 0
     assert list(gapic.pipelines.list_pipeline_jobs(parent=parent)) == []
+
+    endpoint = gapic.endpoints.create_endpoint(
+        parent=parent, endpoint=aiplatform_v1.Endpoint(display_name="e")
+    )
+    emulator.restart()  # without --state-dir, a restart forgets
+    with pytest.raises(exceptions.NotFound):
+        gapic.endpoints.get_endpoint(name=endpoint.result().name)
 
     for route, body in (("nowhere", None), (f"jobs/{job.name}:explode", {})):
         with pytest.raises(urllib.error.HTTPError) as raised:

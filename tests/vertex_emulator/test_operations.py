@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 from google.api_core import exceptions, operations_v1
 from google.auth.credentials import AnonymousCredentials
@@ -53,18 +50,19 @@ def test_operations_are_served_under_ui_and_v1(gapic: Gapic, gpu_parent: str, ve
         )
 
 
-def test_slow_operations_are_polled_until_done(
-    vertex_emulator_factory: Callable[..., Any], project: str
-) -> None:
-    emulator = vertex_emulator_factory(extra_args=("--operation-seconds", "0.5"))
-    gapic = gapic_clients(emulator.url)
-    parent = f"projects/{project}/locations/us-central1"
-    operation = gapic.models.upload_model(parent=parent, model=aiplatform_v1.Model(display_name="slow"))
-    assert not operation.done()
-    waited = gapic.models.wait_operation(
-        request=operations_pb2.WaitOperationRequest(name=operation.operation.name)
-    )
-    assert waited.done
-    assert operation.result(timeout=10).model.startswith(f"{parent}/models/")
-    polls = emulator_control(emulator.url, "counts")["requests"]
-    assert any(key.startswith("GET /ui/") for key in polls)
+def test_slow_operations_are_polled_until_done(vertex_emulator: str, gpu_parent: str) -> None:
+    gapic = gapic_clients(vertex_emulator)
+    emulator_control(vertex_emulator, "settings", {"operationSeconds": 0.5}, method="PATCH")
+    try:
+        operation = gapic.models.upload_model(
+            parent=gpu_parent, model=aiplatform_v1.Model(display_name="slow")
+        )
+        assert not operation.done()
+        name = operation.operation.name
+        waited = gapic.models.wait_operation(request=operations_pb2.WaitOperationRequest(name=name))
+        assert waited.done
+        assert operation.result(timeout=10).model.startswith(f"{gpu_parent}/models/")
+    finally:
+        emulator_control(vertex_emulator, "settings", {"operationSeconds": 0}, method="PATCH")
+    polls = emulator_control(vertex_emulator, "counts")["requests"]
+    assert polls["POST /ui/{name=projects/*/locations/*/models/*/operations/*}:wait"] >= 1
