@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 
-from vertex_emulator import control, wire
+from vertex_emulator import control, partial, wire
 from vertex_emulator.backend import Backend
 from vertex_emulator.exceptions import EmulatorError, Injected, InvalidArgument, NotFound
 from vertex_emulator.faults import Faults
@@ -74,7 +74,11 @@ def create_app(backend: Backend, fault_seed: int | None = None) -> Starlette:
             int_enums = "enum-encoding=int" in request.url.query.replace("%3D", "=")
             req = wire.parse_request(version, route.request, path_vars, query, route.body, body)
             reply = await run_in_threadpool(route.handler, backend, req)
-            return JSONResponse(wire.emit(version, reply.type_name, reply.body, int_enums))
+            response = wire.emit(version, reply.type_name, reply.body, int_enums)
+            selector = request.headers.get("x-goog-fieldmask") or request.query_params.get("fields")
+            if selector:
+                response = partial.apply(response, partial.parse(selector))
+            return JSONResponse(response)
         raise NotFound(f"no Vertex AI method {method} {path} (see vertex_emulator/urls.py)")
 
     return Starlette(

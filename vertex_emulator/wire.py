@@ -78,7 +78,7 @@ def parse_request(
     elif body not in (None, {}):
         raise InvalidArgument(f"{type_name} takes no request body")
     for key, values in query.items():
-        if key.startswith("$") or key in ("alt", "key", "prettyPrint"):
+        if key.startswith("$") or key in ("alt", "key", "prettyPrint", "fields"):  # system parameters
             continue
         field = fields.get(key)
         if field is None:

@@ -323,3 +323,18 @@ def test_async_rest_client_creates_gets_lists_and_cancels(
     assert listed == [name]
     assert state in ("PIPELINE_STATE_PENDING", "PIPELINE_STATE_RUNNING")
     assert missing == "404"
+
+
+def test_partial_responses_with_x_goog_fieldmask(gapic: Gapic, tpu_parent: str, upload: Upload) -> None:
+    job = gapic.pipelines.create_pipeline_job(
+        parent=tpu_parent, pipeline_job=pipeline_job(upload("t.jsonl", palm_rows("mask")))
+    )
+    job = run_to_end(gapic, job.name)
+    mask = "name,state,error,jobDetail.taskDetails.taskName,jobDetail.taskDetails.state"
+    partial = gapic.pipelines.get_pipeline_job(name=job.name, metadata=[("x-goog-fieldmask", mask)])
+    assert (partial.name, partial.state) == (job.name, SUCCEEDED)
+    assert partial.display_name == "" and not partial.runtime_config.parameter_values
+    assert [(t.task_name, t.state) for t in partial.job_detail.task_details] == [
+        (t.task_name, t.state) for t in job.job_detail.task_details
+    ]
+    assert not partial.job_detail.task_details[-1].execution.metadata

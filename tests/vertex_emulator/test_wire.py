@@ -104,3 +104,17 @@ def test_integer_enums_when_the_client_asks_for_them(
     numbered = session.get(f"{vertex_emulator}/v1/{named['name']}?$alt=json;enum-encoding=int").json()
     assert named["state"] == "JOB_STATE_PENDING"
     assert isinstance(numbered["state"], int)
+
+
+def test_fields_system_parameter_selects_paths(
+    session: AuthorizedSession, vertex_emulator: str, gpu_parent: str
+) -> None:
+    session.post(
+        f"{vertex_emulator}/v1/{gpu_parent}/endpoints", json={"displayName": "masked", "labels": {"a": "b"}}
+    )
+    listed = session.get(
+        f"{vertex_emulator}/v1/{gpu_parent}/endpoints?fields=endpoints(display_name,labels)"
+    ).json()
+    assert listed == {"endpoints": [{"displayName": "masked", "labels": {"a": "b"}}]}
+    broken = session.get(f"{vertex_emulator}/v1/{gpu_parent}/endpoints?fields=endpoints(name")
+    assert broken.status_code == 400
