@@ -6,7 +6,8 @@ prep task call these functions.
 
 from aria_tuning.dataprep.plan import DEFAULT_MAX_TRAIN_STEPS, TuningPlan, plan_tuning
 from aria_tuning.dataprep.prepare import PrepResult, prepare_dataset
-from aria_tuning.dataprep.validate import Problem, ValidationResult, validate_sources
+from aria_tuning.dataprep.results import Problem, ValidationResult
+from aria_tuning.dataprep.validate import validate_sources
 from aria_tuning.errors import DatasetError, PlanError
 
 __all__ = [

@@ -46,19 +46,31 @@ class DigestSet:
                 return False
             i = (i + 1) & mask
 
-    def table(self) -> tuple[array[int], int, int]:
-        """(slots, mask, count) for a caller that inlines `add`'s probe in its hot loop; it must
-        report its new count with `set_fill`, which also grows the table when needed."""
-        return self._slots, self._mask, self._count
+    def add_many(self, digests: list[int]) -> list[int]:
+        """Insert every digest; the positions (in `digests`) of those already present."""
+        slots, mask, count = self._slots, self._mask, self._count
+        duplicates: list[int] = []
+        for k, digest in enumerate(digests):  # `add`, inlined: this loop runs once per example
+            i = digest & mask
+            held = slots[i]
+            while held and held != digest:
+                i = (i + 1) & mask
+                held = slots[i]
+            if held:
+                duplicates.append(k)
+                continue
+            slots[i] = digest
+            count += 1
+            if count * 2 > mask:
+                self._count = count
+                self._grow()
+                slots, mask = self._slots, self._mask
+        self._count = count
+        return duplicates
 
     def reserve(self, expected: int) -> None:
         """Size the table for `expected` entries now, instead of rehashing while growing."""
         while expected * 2 > self._mask:
-            self._grow()
-
-    def set_fill(self, count: int) -> None:
-        self._count = count
-        if self._count * 2 > self._mask:
             self._grow()
 
     def _grow(self) -> None:

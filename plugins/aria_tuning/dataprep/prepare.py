@@ -15,9 +15,10 @@ from aria_tuning.catalog import get_model
 from aria_tuning.dataprep import sources as io
 from aria_tuning.dataprep.plan import DEFAULT_MAX_TRAIN_STEPS, TuningPlan, plan_tuning
 from aria_tuning.dataprep.report import build_report, write_report
+from aria_tuning.dataprep.results import ValidationResult
 from aria_tuning.dataprep.split import eval_size
 from aria_tuning.dataprep.splitter import SplitWriter
-from aria_tuning.dataprep.validate import ValidationResult, gc_paused, validate_sources
+from aria_tuning.dataprep.validate import gc_paused, validate_sources
 from aria_tuning.errors import DatasetError, PlanError
 
 log = logging.getLogger(__name__)

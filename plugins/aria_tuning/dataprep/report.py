@@ -7,7 +7,7 @@ from typing import Any
 
 from aria_tuning.dataprep import sources as io
 from aria_tuning.dataprep.plan import TuningPlan
-from aria_tuning.dataprep.validate import ValidationResult
+from aria_tuning.dataprep.results import ValidationResult
 
 REPORT_VERSION = 1
 

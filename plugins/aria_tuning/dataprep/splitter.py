@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from typing import IO, Any, BinaryIO
 
 from aria_tuning.dataprep import sources as io
@@ -70,10 +71,20 @@ class SplitWriter:
             lambda: (int(line[:_HEX], 16) for line in self._candidate_lines()), n_eval
         )
         threshold = self._threshold
-        moved = [line[_HEX:] for line in self._candidate_lines() if int(line[:_HEX], 16) > threshold]
-        for start in range(0, len(moved), 4096):
-            chunk = moved[start : start + 4096]
+        for chunk in self._chunks(lambda digest: digest > threshold):
             self._write_train(b"".join(chunk), len(chunk))
+
+    def _chunks(self, wanted: Callable[[int], bool], size: int = 4096) -> Iterator[list[bytes]]:
+        """The candidates `wanted` keeps (without their digest), a few thousand at a time."""
+        chunk: list[bytes] = []
+        for line in self._candidate_lines():
+            if wanted(int(line[:_HEX], 16)):
+                chunk.append(line[_HEX:])
+                if len(chunk) >= size:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
 
     def publish(self, train_uri: str, eval_uri: str | None) -> tuple[dict[str, dict[str, Any]], str]:
         """Move train (and write eval) to their final place; (files, content sha256)."""
@@ -87,6 +98,25 @@ class SplitWriter:
                 "sha256": self._train_hash.hexdigest(),
             }
         }
+        if eval_uri is not None:
+            eval_hash = hashlib.sha256()
+            count = size = 0
+            threshold = self._threshold
+            with io.open_write(eval_uri) as dst:
+                for chunk in self._chunks(lambda digest: digest <= threshold):
+                    block = b"".join(chunk)
+                    dst.write(block)
+                    eval_hash.update(block)
+                    content.update(block)
+                    size += len(block)
+                    count += len(chunk)
+            files["eval.jsonl"] = {
+                "uri": eval_uri,
+                "examples": count,
+                "bytes": size,
+                "sha256": eval_hash.hexdigest(),
+            }
+        # train last: a published train.jsonl always has its eval.jsonl next to it
         if io.is_gcs(train_uri):
             with open(self._train_path, "rb") as src, io.open_write(train_uri) as dst:
                 shutil.copyfileobj(src, dst, io.BLOCK_SIZE)
@@ -94,25 +124,6 @@ class SplitWriter:
             os.makedirs(os.path.dirname(os.path.abspath(train_uri)), exist_ok=True)
             os.chmod(self._train_path, 0o666 & ~_umask())  # mkstemp made it private
             shutil.move(self._train_path, train_uri)
-        if eval_uri is not None:
-            eval_hash = hashlib.sha256()
-            count = size = 0
-            threshold = self._threshold
-            with io.open_write(eval_uri) as dst:
-                kept = [line[_HEX:] for line in self._candidate_lines() if int(line[:_HEX], 16) <= threshold]
-                for start in range(0, len(kept), 4096):
-                    block = b"".join(kept[start : start + 4096])
-                    dst.write(block)
-                    eval_hash.update(block)
-                    content.update(block)
-                    size += len(block)
-                count = len(kept)
-            files["eval.jsonl"] = {
-                "uri": eval_uri,
-                "examples": count,
-                "bytes": size,
-                "sha256": eval_hash.hexdigest(),
-            }
         return files, content.hexdigest()
 
     def close(self) -> None:

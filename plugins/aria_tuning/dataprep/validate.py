@@ -2,65 +2,39 @@
 
 Streaming: memory holds one block of input, the compact digest set (16 bytes per unique
 example) and the problems found. Kept examples (converted, with their digests) go to an
-optional sink a block at a time: the splitter, so the sources are parsed once.
+optional sink a block at a time (the splitter), so the sources are parsed once.
 """
 
 from __future__ import annotations
 
 import gc
-import hashlib
 import logging
-import operator
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
 import msgspec
 
 from aria_tuning.catalog import DataFormat, ModelSpec, get_model
+from aria_tuning.dataprep import palmfast
 from aria_tuning.dataprep import sources as io
 from aria_tuning.dataprep.convert import WRITERS
 from aria_tuning.dataprep.csvfile import iter_csv
-from aria_tuning.dataprep.digests import DigestSet, digest_of
+from aria_tuning.dataprep.digests import digest_of
 from aria_tuning.dataprep.formats import LABELS, PALM, PARSERS, Example, ExampleError, detect
 from aria_tuning.dataprep.lines import iter_blocks
-from aria_tuning.dataprep.tokens import TokenHistogram, estimate_tokens
+from aria_tuning.dataprep.results import Problem, ValidationResult
+from aria_tuning.dataprep.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
 
-#: Problems kept in memory (and in the report); beyond that they are only counted.
-MAX_RECORDED_PROBLEMS = 100_000
 #: Bytes of JSON one token can take at most: 4 characters each escaped as \u00XX.
 _MAX_BYTES_PER_TOKEN = 24
 _LINE_OVERHEAD = 64 << 10
 
 _decode = msgspec.json.Decoder().decode
-_encoder = msgspec.json.Encoder()
-_encode = _encoder.encode
-_encode_lines = _encoder.encode_lines
-_ascii_only = operator.methodcaller("encode", "ascii", "ignore")
-
-
-def _token_counts(texts: list[str]) -> list[int]:
-    """`tokens.estimate_tokens` over a list, with the per-string work in C (map)."""
-    ascii_chars = list(map(len, map(_ascii_only, texts)))
-    return [((a + 3) >> 2) + n - a for a, n in zip(ascii_chars, map(len, texts), strict=True)]
-
-
-class _PalmPair(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    """A PaLM line exactly; encodes to the same bytes as `convert.to_palm`."""
-
-    input_text: str
-    output_text: str
-
-
-_decode_palm_batch = msgspec.json.Decoder(list[tuple[_PalmPair]]).decode
-
-
-def _pair_example(source: str, target: str) -> Example:
-    return Example(None, (("user", source), ("model", target)))
+_encode = msgspec.json.Encoder().encode
 
 
 class ExampleSink(Protocol):
@@ -69,73 +43,12 @@ class ExampleSink(Protocol):
     def write_block(self, lines: list[bytes], digests: list[int]) -> None: ...
 
 
-@dataclass
 class _FileState:
     """The format a JSONL file is in: set by its first valid line."""
 
-    format: str | None = None
-    format_line: int = 0
-
-
-@dataclass(frozen=True)
-class Problem:
-    source: str
-    line: int | None
-    reason: str
-
-    def __str__(self) -> str:
-        where = f"{self.source}:{self.line}" if self.line is not None else self.source
-        return f"{where}: {self.reason}"
-
-
-@dataclass
-class ValidationResult:
-    """What pass one found: counts, problems, token statistics and the kept examples' digests."""
-
-    model: str
-    sources: list[str]
-    read: int = 0
-    invalid: int = 0
-    duplicates: int = 0
-    problems: list[Problem] = field(default_factory=list)
-    unrecorded_problems: int = 0
-    dataset_problems: list[Problem] = field(default_factory=list)
-    formats: dict[str, str] = field(default_factory=dict)
-    input_tokens: TokenHistogram = field(default_factory=TokenHistogram)
-    output_tokens: TokenHistogram = field(default_factory=TokenHistogram)
-    digests: DigestSet = field(default_factory=DigestSet)
-    unique_bytes: int = 0
-
-    @property
-    def valid(self) -> int:
-        return self.read - self.invalid
-
-    @property
-    def unique(self) -> int:
-        return self.valid - self.duplicates
-
-    @property
-    def invalid_fraction(self) -> float:
-        return self.invalid / self.read if self.read else 0.0
-
-    def all_problems(self) -> list[str]:
-        return [str(p) for p in (*self.dataset_problems, *self.problems)]
-
-    def acceptable(self, invalid_policy: str = "fail", max_invalid_fraction: float = 0.0) -> bool:
-        """Whether prep may go on: no dataset-level problem, and invalid lines within the policy."""
-        if self.dataset_problems:
-            return False
-        if not self.invalid:
-            return True
-        return invalid_policy == "skip" and self.invalid_fraction <= max_invalid_fraction
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "read": self.read,
-            "valid": self.valid,
-            "invalid": self.invalid,
-            "duplicates": self.duplicates,
-        }
+    def __init__(self) -> None:
+        self.format: str | None = None
+        self.format_line = 0
 
 
 class Validator:
@@ -152,12 +65,12 @@ class Validator:
         expected_bytes: int = 0,
     ) -> None:
         self.spec = spec
-        #: Total size of the sources when known: sizes the digest set up front.
-        self.expected_bytes = expected_bytes
         self.result = ValidationResult(model=spec.name, sources=sources)
         self.input_column = input_column
         self.output_column = output_column
         self._sink = sink
+        #: Total size of the sources when known: sizes the digest set up front.
+        self.expected_bytes = expected_bytes
         #: Kept examples of the current block (converted line, digest), handed to the sink in bulk.
         self._lines: list[bytes] = []
         self._digests: list[int] = []
@@ -168,11 +81,7 @@ class Validator:
         self.max_line_bytes = total * _MAX_BYTES_PER_TOKEN + _LINE_OVERHEAD
 
     def problem(self, source: str, line: int | None, reason: str) -> None:
-        self.result.invalid += 1
-        if len(self.result.problems) < MAX_RECORDED_PROBLEMS:
-            self.result.problems.append(Problem(source, line, reason))
-        else:
-            self.result.unrecorded_problems += 1
+        self.result.add_problem(source, line, reason)
 
     def check_file(self, uri: str) -> None:
         with io.open_read(uri) as stream:
@@ -209,23 +118,9 @@ class Validator:
             self._flush()
 
     def _palm_block(self, uri: str, first: int, lines: list[Any], state: _FileState) -> bool:
-        """Fast path: a whole block of PaLM lines decoded by one msgspec call; False to fall back.
-
-        The lines are joined as `[[line1]\n,[line2]\n,...]`: a raw newline can never sit inside
-        a JSON string, and a strict struct of two strings holds no array, so a batch that decodes
-        to exactly one struct per line proves every line is one valid PaLM object on its own.
-        """
-        head, tail = lines[0], lines[-1]
-        lines[0], lines[-1] = b"[[" + lines[0], lines[-1] + b"]]"  # no copy of the whole block
-        if len(lines) == 1:
-            lines[0] = b"[[" + head + b"]]"
-        try:
-            batch = _decode_palm_batch(b"]\n,[".join(lines))
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            return False
-        finally:
-            lines[0], lines[-1] = head, tail
-        if len(batch) != len(lines):
+        """A block of PaLM lines in bulk (see `palmfast`); False: use the line-by-line path."""
+        pairs = palmfast.decode_block(lines)
+        if pairs is None:
             return False
         if state.format is None:
             state.format, state.format_line = PALM, first
@@ -234,131 +129,33 @@ class Validator:
             average = (sum(map(len, lines)) + len(lines)) / len(lines)
             self.result.digests.reserve(int(self.expected_bytes / average))
             self.expected_bytes = 0
-        self.result.read += len(batch)
-        if not self._palm_columns(batch):
-            self._palm_rows(uri, first, batch)
+        self.result.read += len(pairs)
+        converted = palmfast.convert_block(pairs, self.spec, None if self._palm_out else self._convert)
+        if converted is None:  # some example has a problem: report each at its line
+            for k, pair in enumerate(pairs):
+                self.accept_pair(uri, first + k, pair.input_text, pair.output_text, pair)
+            return True
+        self._keep_block(*converted)
         return True
 
-    def _palm_columns(self, batch: list[tuple[_PalmPair]]) -> bool:
-        """The block at C speed where possible (map, bulk encode); False when some example has a
-        problem (empty field, over a limit), leaving the block untouched for `_palm_rows`."""
-        pairs = [pair for (pair,) in batch]
-        sources = [pair.input_text for pair in pairs]
-        targets = [pair.output_text for pair in pairs]
-        if (
-            not (all(sources) and all(targets))
-            or any(map(str.isspace, sources))
-            or any(map(str.isspace, targets))
-        ):
-            return False
-        tokens_in, tokens_out = _token_counts(sources), _token_counts(targets)
-        spec = self.spec
-        max_total = spec.max_total_tokens or spec.max_input_tokens + spec.max_output_tokens
-        if (
-            max(tokens_in) > spec.max_input_tokens
-            or max(tokens_out) > spec.max_output_tokens
-            or max(map(operator.add, tokens_in, tokens_out)) > max_total
-        ):
-            return False
-        if self._palm_out:
-            converted = _encode_lines(pairs).split(b"\n")
-            converted.pop()  # after the last newline
-        else:
-            converted = [self._convert(_pair_example(s, t)) for s, t in zip(sources, targets, strict=True)]
-        sha256, from_bytes = hashlib.sha256, int.from_bytes
-        digests = [from_bytes(sha256(line).digest()[:8], "big") | 1 for line in converted]
-        seen = self.result.digests
-        slots, mask, fill = seen.table()
-        duplicates: list[int] = []
-        for k, digest in enumerate(digests):  # DigestSet.add, inlined
-            i = digest & mask
-            held = slots[i]
-            while held and held != digest:
-                i = (i + 1) & mask
-                held = slots[i]
-            if held:
-                duplicates.append(k)
-                continue
-            slots[i] = digest
-            fill += 1
-            if fill * 2 > mask:
-                seen.set_fill(fill)
-                slots, mask, fill = seen.table()
-        seen.set_fill(fill)
+    def _keep_block(
+        self, lines: list[bytes], digests: list[int], tokens_in: list[int], tokens_out: list[int]
+    ) -> None:
+        result = self.result
+        duplicates = result.digests.add_many(digests)
         if duplicates:
             dropped = set(duplicates)
             kept = [k for k in range(len(digests)) if k not in dropped]
-            converted = [converted[k] for k in kept]
+            lines = [lines[k] for k in kept]
             digests = [digests[k] for k in kept]
             tokens_in = [tokens_in[k] for k in kept]
             tokens_out = [tokens_out[k] for k in kept]
-        result = self.result
         result.duplicates += len(duplicates)
-        result.unique_bytes += sum(map(len, converted)) + len(converted)
+        result.unique_bytes += sum(map(len, lines)) + len(lines)
         result.input_tokens.update(tokens_in)
         result.output_tokens.update(tokens_out)
-        self._lines.extend(converted)
+        self._lines.extend(lines)
         self._digests.extend(digests)
-        return True
-
-    def _palm_rows(self, uri: str, first: int, batch: list[tuple[_PalmPair]]) -> None:
-        """The block one example at a time, reporting each problem at its line."""
-        result = self.result
-        spec = self.spec
-        max_in, max_out = spec.max_input_tokens, spec.max_output_tokens
-        max_total = spec.max_total_tokens or max_in + max_out
-        seen = result.digests
-        slots, mask, fill = seen.table()
-        tokens_in: list[int] = []
-        tokens_out: list[int] = []
-        kept_lines, kept_digests = self._lines, self._digests
-        palm_out = self._palm_out
-        sha256, from_bytes = hashlib.sha256, int.from_bytes
-        unique_bytes = duplicates = 0
-        # The PaLM hot path, inlined (token estimate, digest-set probe): it runs once per example.
-        for k, (pair,) in enumerate(batch):
-            source, target = pair.input_text, pair.output_text
-            if not source or not target or source.isspace() or target.isspace():
-                self.accept_pair(uri, first + k, source, target, pair)  # reports the empty field
-                continue
-            if source.isascii():
-                tin = (len(source) + 3) >> 2
-            else:
-                ascii_chars = len(source.encode("ascii", "ignore"))
-                tin = ((ascii_chars + 3) >> 2) + len(source) - ascii_chars
-            if target.isascii():
-                tout = (len(target) + 3) >> 2
-            else:
-                ascii_chars = len(target.encode("ascii", "ignore"))
-                tout = ((ascii_chars + 3) >> 2) + len(target) - ascii_chars
-            if tin > max_in or tout > max_out or tin + tout > max_total:
-                self._keep(uri, first + k, b"", tin, tout)  # reports the limit
-                continue
-            converted = _encode(pair) if palm_out else self._convert(_pair_example(source, target))
-            digest = from_bytes(sha256(converted).digest()[:8], "big") | 1
-            i = digest & mask
-            held = slots[i]
-            while held and held != digest:
-                i = (i + 1) & mask
-                held = slots[i]
-            if held:
-                duplicates += 1
-                continue
-            slots[i] = digest
-            fill += 1
-            if fill * 2 > mask:
-                seen.set_fill(fill)
-                slots, mask, fill = seen.table()
-            tokens_in.append(tin)
-            tokens_out.append(tout)
-            unique_bytes += len(converted) + 1
-            kept_lines.append(converted)
-            kept_digests.append(digest)
-        seen.set_fill(fill)
-        result.duplicates += duplicates
-        result.unique_bytes += unique_bytes
-        result.input_tokens.update(tokens_in)
-        result.output_tokens.update(tokens_out)
 
     def _jsonl_line(
         self, uri: str, lineno: int, line: bytes | int, terminated: bool, state: _FileState
@@ -404,16 +201,17 @@ class Validator:
         else:
             self.accept(uri, lineno, example)
 
-    def accept_pair(self, uri: str, lineno: int, source: str, target: str, pair: _PalmPair | None) -> None:
-        """`accept` for a single-turn example without a system text (the PaLM hot path)."""
+    def accept_pair(
+        self, uri: str, lineno: int, source: str, target: str, pair: palmfast.PalmPair | None
+    ) -> None:
+        """`accept` for a single-turn example without a system text (PaLM lines)."""
         if not source or source.isspace() or not target or target.isspace():
             self.problem(uri, lineno, f"empty field {'input_text' if not source.strip() else 'output_text'}")
             return
-        if self._palm_out:
-            converted = _encode(pair if pair is not None else _PalmPair(source, target))
-        else:
-            self.accept(uri, lineno, _pair_example(source, target))
+        if not self._palm_out:
+            self.accept(uri, lineno, palmfast.pair_example(source, target))
             return
+        converted = _encode(pair if pair is not None else palmfast.PalmPair(source, target))
         self._keep(uri, lineno, converted, estimate_tokens(source), estimate_tokens(target))
 
     def accept(self, uri: str, lineno: int, example: Example) -> None:
@@ -430,7 +228,7 @@ class Validator:
         self._keep(uri, lineno, converted, input_tokens, estimate_tokens(turns[-1][1]))
 
     def _keep(self, uri: str, lineno: int, converted: bytes, input_tokens: int, output_tokens: int) -> None:
-        """Check the token limits, deduplicate, count and spool one converted example."""
+        """Check the token limits, deduplicate, count and keep one converted example."""
         spec = self.spec
         if input_tokens > spec.max_input_tokens:
             self.problem(uri, lineno, _over("input", input_tokens, spec.max_input_tokens, spec.name))
