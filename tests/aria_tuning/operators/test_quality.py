@@ -69,3 +69,26 @@ def test_the_gate_blocks_a_bad_model_and_it_serves_nothing(
     )
     assert "production" not in aliases(deployed["model_version"])
     assert dict(endpoint_state(deployed["endpoint"]).traffic_split) == {}
+
+
+def test_a_failed_candidate_hands_traffic_back_to_production(vertex: str, datasets: dict[str, str]) -> None:
+    from tests.aria_tuning.operators.test_registry_deploy import register
+
+    parent, endpoint = f"ARIA-text-{uuid.uuid4().hex[:6]}", f"ARIA-ep-{uuid.uuid4().hex[:6]}"
+    good = register(run_direct(tuning_operator(datasets), new_ti()), parent)
+    production = deploy(good["model_version"], endpoint)
+    assert gate(production, datasets["palm_eval"], "text-bison@001")["passed"]
+
+    bad = register(
+        run_direct(tuning_operator(datasets, training_data_uri=datasets["palm_wrong"]), new_ti()), parent
+    )
+    candidate = deploy(bad["model_version"], endpoint, traffic_percentage=100)
+    assert candidate["traffic_split"] == {candidate["deployed_model_id"]: 100}  # production: deployed, 0%
+    with pytest.raises(QualityGateFailed):
+        gate(candidate, datasets["palm_eval"], "text-bison@001")
+
+    assert dict(endpoint_state(candidate["endpoint"]).traffic_split) == {production["deployed_model_id"]: 100}
+    assert "production" in aliases(good["model_version"]) and "production" not in aliases(
+        bad["model_version"]
+    )
+    assert "candidate" in aliases(bad["model_version"])
