@@ -128,7 +128,12 @@ def _met(row: Row) -> str:
 
 
 def render_results(sections: Sequence[Section], machine: dict[str, str], preamble: str = "") -> str:
-    lines = ["# Benchmark results", "", "Written by `make bench` (`python -m bench.run_all`); do not edit by hand.", ""]
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `make bench` (`python -m bench.run_all`); do not edit by hand.",
+        "",
+    ]
     if preamble:
         lines += [preamble, ""]
     lines += [

@@ -114,7 +114,9 @@ def tune_parameters(dataset_uri: str, train_steps: int) -> dict[str, Any]:
     }
 
 
-def create_pipeline_jobs(vertex_url: str, count: int, dataset_uri: str, train_steps: int, prefix: str) -> list[str]:
+def create_pipeline_jobs(
+    vertex_url: str, count: int, dataset_uri: str, train_steps: int, prefix: str
+) -> list[str]:
     """`count` tune-large-model pipeline jobs; returns their resource names."""
     from google.cloud.aiplatform_v1 import PipelineJob
 
@@ -130,6 +132,8 @@ def create_pipeline_jobs(vertex_url: str, count: int, dataset_uri: str, train_st
                 parameter_values=tune_parameters(dataset_uri, train_steps),
             ),
         )
-        created = client.create_pipeline_job(parent=parent, pipeline_job=job, pipeline_job_id=f"{prefix}-{index}")
+        created = client.create_pipeline_job(
+            parent=parent, pipeline_job=job, pipeline_job_id=f"{prefix}-{index}"
+        )
         names.append(created.name)
     return names

@@ -93,19 +93,24 @@ def section(repetitions: int = 5) -> Section:
             ours["peak_rss_mb"] <= rss_limit if ours else None,
         ),
     ]
-    table = ["| Variant | Import time (median) | x airflow.sdk | Peak RSS | + vs airflow.sdk | Modules loaded | "
-             "Google client packages loaded |", "|---|---|---|---|---|---|---|"]
+    table = [
+        "| Variant | Import time (median) | x airflow.sdk | Peak RSS | + vs airflow.sdk | Modules loaded | "
+        "Google client packages loaded |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, fig in figures.items():
         table.append(
             f"| {name} | {fig['seconds']:.2f} s | {fig['seconds'] / sdk['seconds']:.2f}x "
             f"| {fig['peak_rss_mb']:.0f} MB | +{fig['peak_rss_mb'] - sdk['peak_rss_mb']:.0f} MB "
             f"| {fig['modules']} | {', '.join(fig['google_clients']) or 'none'} |"
         )
-    missing = "" if ours else "\n\n**dags/aria_text_tuning.py does not exist yet: our figure is not measured.**"
+    missing = (
+        "" if ours else "\n\n**dags/aria_text_tuning.py does not exist yet: our figure is not measured.**"
+    )
     text = (
-        f"Median of {repetitions} fresh interpreters per variant, variants interleaved. The clock runs inside "
-        "the interpreter around the import only (interpreter start-up excluded); memory is the peak RSS of the "
-        "process. `AIRFLOW_HOME` is a throw-away directory.\n\n" + "\n".join(table) + missing
+        f"Median of {repetitions} fresh interpreters per variant, variants interleaved. The clock runs "
+        "inside the interpreter around the import only (interpreter start-up excluded); memory is the peak "
+        "RSS of the process. `AIRFLOW_HOME` is a throw-away directory.\n\n" + "\n".join(table) + missing
     )
     return Section("1. DAG parse cost", rows, text)
 

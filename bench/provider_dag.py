@@ -49,7 +49,11 @@ with DAG(
         task_id="wait_for_dataset", bucket=BUCKET, prefix=PREFIX, deferrable=True
     )
     upload_done = GCSUploadSessionCompleteSensor(
-        task_id="wait_for_upload_complete", bucket=BUCKET, prefix=PREFIX, inactivity_period=60, deferrable=True
+        task_id="wait_for_upload_complete",
+        bucket=BUCKET,
+        prefix=PREFIX,
+        inactivity_period=60,
+        deferrable=True,
     )
 
     @task

@@ -20,10 +20,16 @@ def _benchmarks(quick: bool) -> list[tuple[str, Callable[[], Section]]]:
 
     return [
         ("1. DAG parse cost", lambda: parse_cost.section(repetitions=3 if quick else 5)),
-        ("2. Waiting at scale", lambda: waits.section(waits=100 if quick else 500, window=15 if quick else 30)),
+        (
+            "2. Waiting at scale",
+            lambda: waits.section(waits=100 if quick else 500, window=15 if quick else 30),
+        ),
         ("3. Worker slot-seconds per tuning run", slots.section),
         ("4. Detection latency", detection.section),
-        ("5. Data prep throughput and memory", lambda: prep_bench.section(200_000 if quick else 1_000_000, 50_000 if quick else 100_000)),
+        (
+            "5. Data prep throughput and memory",
+            lambda: prep_bench.section(200_000 if quick else 1_000_000, 50_000 if quick else 100_000),
+        ),
     ]
 
 
@@ -46,11 +52,15 @@ def main() -> int:
             section = run()
         except Exception:
             failed = True
-            section = Section(title, [], f"**Not measured: the benchmark failed.**\n\n```\n{traceback.format_exc()}```")
+            section = Section(
+                title, [], f"**Not measured: the benchmark failed.**\n\n```\n{traceback.format_exc()}```"
+            )
         section.text += f"\n\n_Took {time.monotonic() - began:.0f} s._"
         sections.append(section)
         print(section.text, flush=True)
-    preamble = f"Total benchmark time: {time.monotonic() - started:.0f} s." + (" (quick run)" if args.quick else "")
+    preamble = f"Total benchmark time: {time.monotonic() - started:.0f} s." + (
+        " (quick run)" if args.quick else ""
+    )
     RESULTS_PATH.write_text(render_results(sections, machine, preamble))
     print(f"\nWrote {RESULTS_PATH}")
     return 1 if failed else 0

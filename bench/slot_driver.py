@@ -44,7 +44,6 @@ def _context(run_id: str) -> dict[str, Any]:
 
 def run_ours(train_steps: int, dataset: str, run_id: str) -> dict[str, Any]:
     from airflow.sdk.exceptions import TaskDeferred
-
     from aria_tuning.operators.tuning import VertexTuningOperator
 
     operator = VertexTuningOperator(
@@ -110,9 +109,8 @@ class ArtifactRegistryStandIn(urllib.request.BaseHandler):
 
 
 def run_provider(train_steps: int, dataset: str, run_id: str, endpoint: str) -> dict[str, Any]:
-    from google.cloud import aiplatform
-
     from airflow.providers.google.cloud.operators.vertex_ai.pipeline_job import RunPipelineJobOperator
+    from google.cloud import aiplatform
 
     urllib.request.install_opener(urllib.request.build_opener(ArtifactRegistryStandIn()))
     # The SDK's documented override: every client it builds talks to this endpoint over REST.

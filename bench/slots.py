@@ -29,9 +29,28 @@ def _drive(kind: str, endpoint: str, steps: int, dataset: str, work: Path) -> di
     log = work / f"{run_id}.log"
     with log.open("wb") as sink:
         completed = subprocess.run(
-            [sys.executable, "-m", "bench.slot_driver", "--kind", kind, "--endpoint", endpoint,
-             "--train-steps", str(steps), "--dataset", dataset, "--run-id", run_id, "--out", str(out)],
-            cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, timeout=900, check=False,
+            [
+                sys.executable,
+                "-m",
+                "bench.slot_driver",
+                "--kind",
+                kind,
+                "--endpoint",
+                endpoint,
+                "--train-steps",
+                str(steps),
+                "--dataset",
+                dataset,
+                "--run-id",
+                run_id,
+                "--out",
+                str(out),
+            ],
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            timeout=900,
+            check=False,
         )
     if completed.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
@@ -74,7 +93,9 @@ def measure(kinds: tuple[str, ...]) -> dict[str, list[dict]]:
 def section() -> Section:
     kinds = ("provider", "ours") if _ours_available() else ("provider",)
     results = measure(kinds)
-    lines = {kind: _fit([(r["job_seconds"], r["slot_seconds"]) for r in runs]) for kind, runs in results.items()}
+    lines = {
+        kind: _fit([(r["job_seconds"], r["slot_seconds"]) for r in runs]) for kind, runs in results.items()
+    }
 
     def at(kind: str, seconds: float) -> float | None:
         if kind not in lines:
@@ -94,21 +115,27 @@ def section() -> Section:
             ours_at_target <= 10 if ours_at_target is not None else None,
         ),
     ]
-    table = ["| Operator | Train steps | Job length (emulator) | Slot-seconds | Segments in the slot |",
-             "|---|---|---|---|---|"]
+    table = [
+        "| Operator | Train steps | Job length (emulator) | Slot-seconds | Segments in the slot |",
+        "|---|---|---|---|---|",
+    ]
     for kind, runs in results.items():
         for run in runs:
             segments = " + ".join(f"{s:.2f} s" for s in run["segments"])
-            table.append(f"| {kind} | {run['train_steps']} | {run['job_seconds']:.1f} s | {run['slot_seconds']:.2f} "
-                         f"| {segments} |")
+            table.append(
+                f"| {kind} | {run['train_steps']} | {run['job_seconds']:.1f} s | {run['slot_seconds']:.2f} "
+                f"| {segments} |"
+            )
     fits = "\n".join(
         f"- {kind}: slot-seconds = {slope:.3f} x job seconds + {intercept:.2f}; at 600 s: {at(kind, 600):.1f}"
         for kind, (slope, intercept) in lines.items()
     )
     if ours_worst is not None:
-        fits += (f"\n- ours does not grow with the job (the trigger waits, not the worker): the table's figure "
-                 f"at 600 s is the larger of the fit and the worst run measured, {ours_at_target:.2f} slot-s. "
-                 "Most of it is the first import of the Google client libraries inside `execute()`.")
+        fits += (
+            f"\n- ours does not grow with the job (the trigger waits, not the worker): the table's figure "
+            f"at 600 s is the larger of the fit and the worst run measured, {ours_at_target:.2f} slot-s. "
+            "Most of it is the first import of the Google client libraries inside `execute()`."
+        )
     missing = "" if "ours" in results else "\n\n**Our tuning operator is not available yet.**"
     text = f"""
 Emulator `--seconds-per-step {SECONDS_PER_STEP}`; train steps {", ".join(map(str, TRAIN_STEPS))}. Each run
@@ -118,9 +145,10 @@ in between, in the triggerer, holding no worker slot). The provider's `RunPipeli
 default `deferrable=False`: the whole of `execute()`, which submits and then blocks in the SDK's
 `PipelineJob.wait()` until the job ends. Not counted for either: the worker's start-up of each task run
 (process fork, DAG parse: see benchmark 1), paid twice by ours (two task runs) and once by the provider.
-The provider is pointed at the emulator with the SDK's own `aiplatform.init(api_endpoint=..., api_transport="rest")`;
-its template download from Artifact Registry is answered locally with the emulator's spec of the same
-template (`bench/slot_driver.py: ArtifactRegistryStandIn`).
+The provider is pointed at the emulator with the SDK's own
+`aiplatform.init(api_endpoint=..., api_transport="rest")`; its template download from Artifact Registry
+is answered locally with the emulator's spec of the same template
+(`bench/slot_driver.py: ArtifactRegistryStandIn`).
 
 {chr(10).join(table)}
 

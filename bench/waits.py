@@ -21,15 +21,35 @@ SECONDS_PER_STEP = 1.0
 TRAIN_STEPS = 3000  # 3,000 s of emulator time: every job is still RUNNING when the benchmark ends
 
 
-def _drive(kind: str, endpoint: str, jobs_file: Path, work: Path, poll_interval: float, window: float) -> dict:
+def _drive(
+    kind: str, endpoint: str, jobs_file: Path, work: Path, poll_interval: float, window: float
+) -> dict:
     out = work / f"{kind}.json"
     log = work / f"{kind}-driver.log"
     with log.open("wb") as sink:
         completed = subprocess.run(
-            [sys.executable, "-m", "bench.wait_driver", "--kind", kind, "--endpoint", endpoint,
-             "--jobs", str(jobs_file), "--poll-interval", str(poll_interval), "--window", str(window),
-             "--out", str(out)],
-            cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, timeout=600, check=False,
+            [
+                sys.executable,
+                "-m",
+                "bench.wait_driver",
+                "--kind",
+                kind,
+                "--endpoint",
+                endpoint,
+                "--jobs",
+                str(jobs_file),
+                "--poll-interval",
+                str(poll_interval),
+                "--window",
+                str(window),
+                "--out",
+                str(out),
+            ],
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+            check=False,
         )
     if completed.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
@@ -45,7 +65,9 @@ def measure(waits: int, poll_interval: float, window: float, kinds: tuple[str, .
             jobs = create_pipeline_jobs(cloud.vertex_url, waits, dataset, TRAIN_STEPS, prefix="bench-wait")
             jobs_file = work / "jobs.txt"
             jobs_file.write_text("\n".join(jobs))
-            return {kind: _drive(kind, cloud.vertex_url, jobs_file, work, poll_interval, window) for kind in kinds}
+            return {
+                kind: _drive(kind, cloud.vertex_url, jobs_file, work, poll_interval, window) for kind in kinds
+            }
 
 
 def section(waits: int = 500, poll_interval: float = 10, window: float = 30) -> Section:
@@ -80,16 +102,23 @@ def section(waits: int = 500, poll_interval: float = 10, window: float = 30) -> 
             note="informative",
         ),
     ]
-    table = ["| Trigger | KB per wait | CPU ms per poll | Polls in window | Requests/s | CPU share of one core "
-             "| Ramp to first poll of all | RSS before -> waiting |", "|---|---|---|---|---|---|---|---|"]
+    table = [
+        "| Trigger | KB per wait | CPU ms per poll | Polls in window | Requests/s | CPU share of one core "
+        "| Ramp to first poll of all | RSS before -> waiting |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for kind, fig in figures.items():
         table.append(
             f"| {kind} | {fig['kb_per_wait']:.1f} | {fig['cpu_ms_per_poll']:.2f} | {fig['polls']} "
-            f"| {fig['requests_per_second']:.1f} | {fig['cpu_share_of_one_core']:.0%} | {fig['ramp_seconds']:.1f} s "
+            f"| {fig['requests_per_second']:.1f} | {fig['cpu_share_of_one_core']:.0%} "
+            f"| {fig['ramp_seconds']:.1f} s "
             f"| {fig['rss_before_mb']:.0f} -> {fig['rss_waiting_mb']:.0f} MB |"
         )
-    missing = "" if ours else "\n\n**Our trigger is not available yet: only the provider's baseline is measured.**"
-    text = f"""
+    missing = (
+        "" if ours else "\n\n**Our trigger is not available yet: only the provider's baseline is measured.**"
+    )
+    text = (
+        f"""
 {waits} RUNNING `tune-large-model` pipeline jobs in one emulator; each trigger kind waits on all of them in
 a fresh interpreter, every trigger's `run()` consumed by its own task on one asyncio loop (what Airflow's
 TriggerRunner does), poll interval {poll_interval:g} s for both. Memory per wait = (RSS once all {waits} are
@@ -105,7 +134,10 @@ default is gRPC, which the emulator does not speak). The provider's loop, loggin
 Side finding: with that transport the provider leaks one unclosed aiohttp session per poll (asyncio logs
 "Unclosed client session" each time), since it never closes the per-poll client.
 
-""" + "\n".join(table) + missing
+"""
+        + "\n".join(table)
+        + missing
+    )
     return Section("2. Waiting at scale", rows, text)
 
 

@@ -1,0 +1,76 @@
+"""The fault suite's fixtures: one real Airflow on the emulators per session, and the results table.
+
+Every test here is marked `faults`. Scenarios in CI_SCENARIOS also run in `make test`; the others only
+in `make faults` (ARIA_FAULTS=all), to keep `make test` within CI's budget.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.faults import checks
+from tests.faults.stack import AirflowStack
+
+#: Scenarios cheap enough for every `make test` (each costs one DAG run of about a minute).
+CI_SCENARIOS = frozenset({"s1", "s3", "s5", "s8"})
+#: Fast clocks and polls for the suite's Airflow; the DAG's shipped values are for real Vertex.
+SUITE_ENV = {
+    "ARIA_SENSOR_POKE_SECONDS": "2",
+    "ARIA_UPLOAD_INACTIVITY_SECONDS": "4",
+    "ARIA_VERTEX_POLL_SECONDS": "2",
+    "ARIA_RETRY_DELAY_SECONDS": "3",
+    # A dead triggerer's triggers move to a live one after this many seconds without a heartbeat.
+    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
+    "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+}
+
+
+def scenario_id(item: pytest.Item) -> str:
+    return item.name.removeprefix("test_").split("_", 1)[0]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run_all = os.environ.get("ARIA_FAULTS") == "all"
+    here = Path(__file__).parent
+    for item in items:
+        if here not in Path(str(item.fspath)).parents:
+            continue
+        item.add_marker(pytest.mark.faults)
+        if not run_all and scenario_id(item) not in CI_SCENARIOS:
+            item.add_marker(
+                pytest.mark.skip(reason="long fault scenario: runs in `make faults` (ARIA_FAULTS=all)")
+            )
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
+    started = AirflowStack(tmp_path_factory.mktemp("faults"), extra_env=SUITE_ENV)
+    try:
+        started.start()
+        started.wait_dag_parsed()
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(autouse=True)
+def clean_emulator(request: pytest.FixtureRequest) -> Iterator[None]:
+    """No fault rules and the suite's clock before each scenario; jobs of earlier scenarios stay."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    stack: AirflowStack = request.getfixturevalue("stack")
+    stack.control("DELETE", "faults")
+    stack.control("PATCH", "settings", {"secondsPerStep": stack.seconds_per_step})
+    yield
+    stack.control("DELETE", "faults")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if checks.RESULTS:
+        terminalreporter.write_sep("=", "fault suite")
+        terminalreporter.write_line(checks.table(checks.RESULTS))
