@@ -7,6 +7,7 @@ Operations finish when created (the work is instant here) unless the emulator ru
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from vertex_emulator.exceptions import NotFound
@@ -61,8 +62,6 @@ class Operations:
         return self._view(record)
 
     def wait(self, name: str, timeout_seconds: float) -> dict[str, Any]:
-        import time
-
         deadline = time.monotonic() + min(timeout_seconds or 60.0, 60.0)
         while True:
             operation = self.get(name)
