@@ -80,3 +80,11 @@ def create_buckets(names: list[str], client=None) -> None:
     client = client or storage_client()
     for name in names:
         ensure_bucket(client, name)
+
+
+def sample_signature(version: str) -> str:
+    """The closing line every answer of a sample version ends with (it differs per version)."""
+    import json
+
+    first = sample_files(version)[0].read_text(encoding="utf-8").splitlines()[0]
+    return str(json.loads(first)["output_text"]).splitlines()[-1]
