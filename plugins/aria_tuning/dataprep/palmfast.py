@@ -1,7 +1,9 @@
 """The PaLM fast path: a whole block of `{"input_text", "output_text"}` lines handled in bulk.
 
 One msgspec call decodes the block; token counts, limits and conversion run over columns with
-the per-example work in C (map, encode_lines). Any block this cannot vouch for (a bad line, an
+the per-example work in C (map). PaLM lines bound for a PaLM model are written
+verbatim when that is provably safe (see `verbatim`): exact duplicates are then byte-identical
+lines, and other formats are compared in their converted form. Any block this cannot vouch for (a bad line, an
 empty field, an example over a limit) is handed back to the line-by-line path, which reports
 each problem at its line; both paths produce identical bytes.
 """
@@ -26,12 +28,23 @@ class PalmPair(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 _decode_batch = msgspec.json.Decoder(list[tuple[PalmPair]]).decode
-_encode_lines = msgspec.json.Encoder().encode_lines
+_encode = msgspec.json.Encoder().encode
 _ascii_only = operator.methodcaller("encode", "ascii", "ignore")
 
 
-def decode_block(lines: list[bytes]) -> list[PalmPair] | None:
-    """Every line as a PalmPair, or None when any line is not exactly one PaLM object.
+def verbatim(line: bytes) -> bool:
+    """Whether a line already decoded as one strict PalmPair can be written as it is.
+
+    Every `_text"` in valid JSON ends a string (an unescaped quote cannot sit inside one), so
+    exactly two of them means the two keys appear once each (no duplicate key, even escaped)
+    and no value ends in "_text". A CR (CRLF files) is left to re-encoding.
+    """
+    return line.count(b'_text"') == 2 and b"\r" not in line
+
+
+def decode_block(lines: list[bytes]) -> tuple[list[PalmPair], bool] | None:
+    """(every line as a PalmPair, whether all lines are `verbatim`), or None when any line is
+    not exactly one PaLM object.
 
     The lines are decoded as `[[line1]\\n,[line2]\\n,...]`. A raw newline cannot sit inside a
     JSON string, and a strict struct of two strings holds no array, so a batch that decodes to
@@ -41,15 +54,18 @@ def decode_block(lines: list[bytes]) -> list[PalmPair] | None:
     head, tail = lines[0], lines[-1]
     lines[0] = b"[[" + head
     lines[-1] = (lines[0] if len(lines) == 1 else tail) + b"]]"
+    joined = b"]\n,[".join(lines)
     try:
-        batch = _decode_batch(b"]\n,[".join(lines))
+        batch = _decode_batch(joined)
     except (msgspec.DecodeError, UnicodeDecodeError):
         return None
     finally:
         lines[0], lines[-1] = head, tail
     if len(batch) != len(lines):
         return None
-    return [pair for (pair,) in batch]
+    # Each line holds at least its two keys, so a total of exactly 2 per line means 2 in each.
+    all_verbatim = joined.count(b'_text"') == 2 * len(lines) and b"\r" not in joined
+    return [pair for (pair,) in batch], all_verbatim
 
 
 def token_counts(texts: list[str]) -> list[int]:
@@ -66,10 +82,15 @@ Converted = tuple[list[bytes], list[int], list[int], list[int]]
 
 
 def convert_block(
-    pairs: list[PalmPair], spec: ModelSpec, convert: Callable[[Example], bytes] | None
+    pairs: list[PalmPair],
+    spec: ModelSpec,
+    convert: Callable[[Example], bytes] | None,
+    lines: list[bytes],
+    all_verbatim: bool,
 ) -> Converted | None:
     """(converted lines, digests, input tokens, output tokens), or None when some example has a
-    problem; `convert` None means the target is PaLM too (bulk-encoded)."""
+    problem. `convert` None means the target is PaLM too: `lines` are kept verbatim where safe,
+    the others re-encoded."""
     sources = [pair.input_text for pair in pairs]
     targets = [pair.output_text for pair in pairs]
     if (
@@ -86,9 +107,12 @@ def convert_block(
         or max(map(operator.add, tokens_in, tokens_out)) > max_total
     ):
         return None
-    if convert is None:
-        converted = _encode_lines(pairs).split(b"\n")
-        converted.pop()  # after the last newline
+    if convert is None and all_verbatim:
+        converted = lines
+    elif convert is None:  # line by line: the same bytes whatever else shares the block
+        converted = [
+            line if verbatim(line) else _encode(pair) for line, pair in zip(lines, pairs, strict=True)
+        ]
     else:
         converted = [convert(pair_example(s, t)) for s, t in zip(sources, targets, strict=True)]
     sha256, from_bytes = hashlib.sha256, int.from_bytes

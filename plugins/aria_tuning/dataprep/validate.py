@@ -119,9 +119,10 @@ class Validator:
 
     def _palm_block(self, uri: str, first: int, lines: list[Any], state: _FileState) -> bool:
         """A block of PaLM lines in bulk (see `palmfast`); False: use the line-by-line path."""
-        pairs = palmfast.decode_block(lines)
-        if pairs is None:
+        decoded = palmfast.decode_block(lines)
+        if decoded is None:
             return False
+        pairs, all_verbatim = decoded
         if state.format is None:
             state.format, state.format_line = PALM, first
             self.result.formats[uri] = PALM
@@ -130,10 +131,11 @@ class Validator:
             self.result.digests.reserve(int(self.expected_bytes / average))
             self.expected_bytes = 0
         self.result.read += len(pairs)
-        converted = palmfast.convert_block(pairs, self.spec, None if self._palm_out else self._convert)
+        convert = None if self._palm_out else self._convert
+        converted = palmfast.convert_block(pairs, self.spec, convert, lines, all_verbatim)
         if converted is None:  # some example has a problem: report each at its line
             for k, pair in enumerate(pairs):
-                self.accept_pair(uri, first + k, pair.input_text, pair.output_text, pair)
+                self.accept_pair(uri, first + k, pair.input_text, pair.output_text, lines[k])
             return True
         self._keep_block(*converted)
         return True
@@ -197,21 +199,22 @@ class Validator:
             return
         if kind == PALM:
             source, target = example.turns[0][1], example.turns[1][1]
-            self.accept_pair(uri, lineno, source, target, None)
+            self.accept_pair(uri, lineno, source, target, line if len(obj) == 2 else None)
         else:
             self.accept(uri, lineno, example)
 
-    def accept_pair(
-        self, uri: str, lineno: int, source: str, target: str, pair: palmfast.PalmPair | None
-    ) -> None:
-        """`accept` for a single-turn example without a system text (PaLM lines)."""
+    def accept_pair(self, uri: str, lineno: int, source: str, target: str, line: bytes | None) -> None:
+        """`accept` for a PaLM line (`line`: its bytes, written verbatim when safe)."""
         if not source or source.isspace() or not target or target.isspace():
             self.problem(uri, lineno, f"empty field {'input_text' if not source.strip() else 'output_text'}")
             return
         if not self._palm_out:
             self.accept(uri, lineno, palmfast.pair_example(source, target))
             return
-        converted = _encode(pair if pair is not None else palmfast.PalmPair(source, target))
+        if line is not None and palmfast.verbatim(line):
+            converted = line
+        else:
+            converted = _encode(palmfast.PalmPair(source, target))
         self._keep(uri, lineno, converted, estimate_tokens(source), estimate_tokens(target))
 
     def accept(self, uri: str, lineno: int, example: Example) -> None:

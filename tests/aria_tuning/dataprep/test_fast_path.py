@@ -65,3 +65,26 @@ def test_empty_and_over_limit_examples_in_a_clean_block_are_reported_at_their_li
     result = validate_sources([str(write_lines("c.jsonl", lines))], "text-bison@002")
     assert [(p.line, p.reason.split(" ")[0]) for p in result.problems] == [(5, "empty"), (10, "output")]
     assert result.unique == 28
+
+
+def test_palm_lines_are_copied_verbatim_only_when_provably_safe(
+    write_lines: Callable[..., Path], tmp_path: Path
+) -> None:
+    lines = [palm_line(i) for i in range(12)]
+    lines += [
+        '{"input_text": "a", "input_text": "dup", "output_text": "b"}',  # duplicate key
+        '{"input_text": "a", "\\u0069nput_text": "esc", "output_text": "c"}',  # duplicate, escaped
+        '{"input_text": "see my_text", "output_text": "d"}',  # a value ending in _text
+        '{"input_text": "e", "output_text": "f"}\r',  # CRLF
+    ]
+    result = prepare_dataset(
+        [str(write_lines("v.jsonl", lines))], "text-bison@002", str(tmp_path / "v"), eval_fraction=0
+    )
+    written = Path(result.train_uri).read_bytes().splitlines()
+    assert written[:12] == [line.encode() for line in lines[:12]]  # verbatim
+    assert written[12:] == [
+        b'{"input_text":"dup","output_text":"b"}',
+        b'{"input_text":"esc","output_text":"c"}',
+        b'{"input_text":"see my_text","output_text":"d"}',
+        b'{"input_text":"e","output_text":"f"}',
+    ]
