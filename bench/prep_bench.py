@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import tempfile
 from pathlib import Path
@@ -21,12 +22,54 @@ from bench.common import ROOT, Row, Section, run_fresh_python
 TARGET_MB_S = 50.0
 TARGET_RSS_MB = 150.0
 
-_WORDS = (
-    "pedido factura envío cliente cuenta tarjeta devolución reembolso plazo entrega producto "
-    "garantía soporte contraseña acceso error pago suscripción oferta precio descuento the order "
-    "invoice shipping customer account card refund delivery product warranty support password "
-    "access error payment subscription offer price discount please thanks hello issue ticket"
-).split()
+_WORDS = [
+    "pedido",
+    "factura",
+    "envío",
+    "cliente",
+    "cuenta",
+    "tarjeta",
+    "devolución",
+    "reembolso",
+    "plazo",
+    "entrega",
+    "producto",
+    "garantía",
+    "soporte",
+    "contraseña",
+    "acceso",
+    "error",
+    "pago",
+    "suscripción",
+    "oferta",
+    "precio",
+    "descuento",
+    "the",
+    "order",
+    "invoice",
+    "shipping",
+    "customer",
+    "account",
+    "card",
+    "refund",
+    "delivery",
+    "product",
+    "warranty",
+    "support",
+    "password",
+    "access",
+    "error",
+    "payment",
+    "subscription",
+    "offer",
+    "price",
+    "discount",
+    "please",
+    "thanks",
+    "hello",
+    "issue",
+    "ticket",
+]
 
 _OURS = """
 import json, resource, sys, time
@@ -58,7 +101,8 @@ print(json.dumps({{
 
 
 def generate(path: Path, examples: int, seed: int = 7) -> int:
-    """Write `examples` PaLM-format lines of ~500 bytes (0.5% exact duplicates); return the bytes."""
+    """Write `examples` PaLM-format lines of ~500 bytes of Spanish/English support text (0.5% exact
+    duplicates, most lines non-ASCII like the team's data); return the bytes written."""
     rng = random.Random(seed)
     words = _WORDS
     written = 0
@@ -68,8 +112,8 @@ def generate(path: Path, examples: int, seed: int = 7) -> int:
             if previous and rng.random() < 0.005:
                 line = previous
             else:
-                source = " ".join(rng.choices(words, k=rng.randint(45, 75)))
-                target = " ".join(rng.choices(words, k=rng.randint(10, 30)))
+                source = " ".join(rng.choices(words, k=rng.randint(30, 50)))
+                target = " ".join(rng.choices(words, k=rng.randint(8, 24)))
                 line = (
                     json.dumps(
                         {"input_text": f"Ticket {i}: {source}", "output_text": target}, ensure_ascii=False
@@ -102,26 +146,44 @@ def measure(examples: int = 1_000_000, small: int = 100_000, pandas: bool = True
         figures["ours"] = _ours(big_path, work / "out-big")
         if pandas:
             figures["pandas"] = _pandas(big_path, work / "pandas.jsonl")
-    mb = figures["bytes"] / 1e6
-    figures["ours"]["mb_per_s"] = mb / figures["ours"]["seconds"]
-    figures["ours_small"]["mb_per_s"] = figures["small_bytes"] / 1e6 / figures["ours_small"]["seconds"]
-    if pandas:
-        figures["pandas"]["mb_per_s"] = mb / figures["pandas"]["seconds"]
+    sizes = {"ours": figures["bytes"], "ours_small": figures["small_bytes"], "pandas": figures["bytes"]}
+    for run, size in sizes.items():
+        if run in figures:
+            figures[run]["mb_per_s"] = size / 1e6 / figures[run]["seconds"]
+            figures[run]["mb_per_cpu_s"] = size / 1e6 / figures[run]["cpu_seconds"]
     return figures
 
 
+def _run(r: dict) -> str:
+    return (
+        f"{r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['mb_per_s']:.0f} | {r['mb_per_cpu_s']:.0f} "
+        f"| {r['peak_rss_mb']:.0f}"
+    )
+
+
 def section(examples: int = 1_000_000, small: int = 100_000, pandas: bool = True) -> Section:
+    load_before = os.getloadavg()
     f = measure(examples, small, pandas)
+    load_after = os.getloadavg()
     ours, ours_small, base = f["ours"], f["ours_small"], f.get("pandas")
     rows = [
         Row(
-            "Data prep throughput",
+            "Data prep throughput, one core (MB per CPU-second)",
+            ours["mb_per_cpu_s"],
+            base["mb_per_cpu_s"] if base else None,
+            "MB/s",
+            f">= {TARGET_MB_S:g} MB/s",
+            ours["mb_per_cpu_s"] >= TARGET_MB_S,
+            f"{examples:,} examples",
+        ),
+        Row(
+            "Data prep throughput, wall clock",
             ours["mb_per_s"],
             base["mb_per_s"] if base else None,
             "MB/s",
-            f">= {TARGET_MB_S:g} MB/s",
+            f">= {TARGET_MB_S:g} MB/s on an idle core",
             ours["mb_per_s"] >= TARGET_MB_S,
-            f"{examples:,} examples",
+            f"load average {load_before[0]:.1f} -> {load_after[0]:.1f} on {os.cpu_count()} cores",
         ),
         Row(
             "Data prep peak RSS",
@@ -142,18 +204,23 @@ convert + dedup + deterministic split + plan + report, single process (one core)
 Baseline: `pandas.read_json(lines=True)` + `to_json(orient="records", lines=True)` on the same file
 (no validation, no dedup, no split), fresh interpreter.
 
-| Run | Wall s | CPU s | MB/s | Peak RSS MB |
-|---|---|---|---|---|
-| ours, {small:,} examples | {ours_small["seconds"]:.1f} | {ours_small["cpu_seconds"]:.1f} | {ours_small["mb_per_s"]:.0f} | {ours_small["peak_rss_mb"]:.0f} |
-| ours, {examples:,} examples | {ours["seconds"]:.1f} | {ours["cpu_seconds"]:.1f} | {ours["mb_per_s"]:.0f} | {ours["peak_rss_mb"]:.0f} |
+The process is single-threaded: MB per CPU-second is the one-core figure; wall-clock MB/s also
+counts the time other processes held the CPU (1-minute load average {load_before[0]:.1f} before,
+{load_after[0]:.1f} after, on {os.cpu_count()} cores).
+
+| Run | Wall s | CPU s | MB/s (wall) | MB/s (CPU) | Peak RSS MB |
+|---|---|---|---|---|---|
+| ours, {small:,} examples | {_run(ours_small)} |
+| ours, {examples:,} examples | {_run(ours)} |
 """
     if base:
+        cpu_ratio = base["cpu_seconds"] / ours["cpu_seconds"]
         text += (
-            f"| pandas, {examples:,} examples | {base['seconds']:.1f} | {base['cpu_seconds']:.1f} | "
-            f"{base['mb_per_s']:.0f} | {base['peak_rss_mb']:.0f} |\n\n"
-            f"Ratio: ours is {speedup} and uses {memory} than the pandas baseline.\n"
+            f"| pandas, {examples:,} examples | {_run(base)} |\n\n"
+            f"Ratio: ours is {speedup} in wall time ({cpu_ratio:.1f}x in CPU time) and uses {memory} "
+            "than the pandas baseline.\n"
         )
-    text += f"\nCounts (1M run): {json.dumps(ours['counts'])}\n"
+    text += f"\nCounts ({examples:,} examples): {json.dumps(ours['counts'])}\n"
     return Section("Data prep (make bench-prep)", rows, text)
 
 
@@ -166,10 +233,10 @@ def main() -> None:
     result = section(args.examples, args.small, not args.skip_pandas)
     for row in result.rows:
         status = "met" if row.met else "NOT met"
-        ratio = f", ratio baseline/ours {row.ratio:.2f}" if row.ratio else ""
-        print(
-            f"{row.benchmark}: {row.ours:.1f} {row.unit} (baseline {row.baseline}{ratio}) target {row.target}: {status} [{row.note}]"
-        )
+        baseline = f"{row.baseline:.1f} {row.unit}" if row.baseline is not None else "n/a"
+        ratio = f", baseline/ours {row.ratio:.2f}" if row.ratio else ""
+        print(f"{row.benchmark}: {row.ours:.1f} {row.unit} (pandas {baseline}{ratio})")
+        print(f"    target {row.target}: {status} [{row.note}]")
     print(result.text)
 
 

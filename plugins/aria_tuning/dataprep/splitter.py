@@ -49,7 +49,7 @@ class SplitWriter:
                 self.candidates += len(candidates)
                 train = [line for line, digest in zip(lines, digests, strict=True) if digest >= cut]
         if train:
-            self._write_train(b"\n".join(train) + b"\n", len(train))
+            self._write_train(b"\n".join([*train, b""]), len(train))
 
     def _write_train(self, block: bytes, examples: int) -> None:
         self._train_hash.update(block)
