@@ -60,9 +60,9 @@ def test_transient_503s_are_ridden_out(vertex: str, datasets: dict[str, str], em
 
 
 def test_transient_error_budget_is_bounded(vertex: str, datasets: dict[str, str], emulator: Emulator) -> None:
-    trigger = submit(tuning_operator(datasets, transient_error_budget=2), new_ti())
+    trigger = submit(tuning_operator(datasets, transient_error_budget=1), new_ti())
     job_id = trigger.job_name.rsplit("/", 1)[1]
-    emulator.fault(status=503, rate=1.0, method="GET", path=f"pipelineJobs/{job_id}$", count=10)
+    emulator.fault(status=503, rate=1.0, method="GET", path=f"pipelineJobs/{job_id}$", count=6)
     event = asyncio.run(first_event(roundtrip(trigger)))
     assert event["status"] == "error" and "polling failed" in event["message"]
 
