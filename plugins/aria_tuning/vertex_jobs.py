@@ -230,6 +230,15 @@ def job_labels(request: TuningRequest, key: str, attempt: int) -> dict[str, str]
     return {**request.labels, LABEL_RUN_KEY: key, LABEL_ATTEMPT: str(attempt)}
 
 
+def _with_identity_and_encryption(body: dict[str, Any], request: TuningRequest) -> dict[str, Any]:
+    """The job fields both methods share: the service account it runs as and its CMEK key."""
+    if request.service_account:
+        body["service_account"] = request.service_account
+    if request.kms_key_name:
+        body["encryption_spec"] = {"kms_key_name": request.kms_key_name}
+    return body
+
+
 def pipeline_job_body(request: TuningRequest, key: str, attempt: int) -> dict[str, Any]:
     """A `PipelineJob` (snake_case proto fields) running the tune-large-model template."""
     parameters: dict[str, Any] = {
@@ -252,11 +261,7 @@ def pipeline_job_body(request: TuningRequest, key: str, attempt: int) -> dict[st
         "runtime_config": {"gcs_output_directory": request.pipeline_root, "parameter_values": parameters},
         "labels": job_labels(request, key, attempt),
     }
-    if request.service_account:
-        body["service_account"] = request.service_account
-    if request.kms_key_name:
-        body["encryption_spec"] = {"kms_key_name": request.kms_key_name}
-    return body
+    return _with_identity_and_encryption(body, request)
 
 
 def tuning_job_body(request: TuningRequest, key: str, attempt: int) -> dict[str, Any]:
@@ -276,11 +281,7 @@ def tuning_job_body(request: TuningRequest, key: str, attempt: int) -> dict[str,
         "supervised_tuning_spec": spec,
         "labels": job_labels(request, key, attempt),
     }
-    if request.service_account:
-        body["service_account"] = request.service_account
-    if request.kms_key_name:
-        body["encryption_spec"] = {"kms_key_name": request.kms_key_name}
-    return body
+    return _with_identity_and_encryption(body, request)
 
 
 @dataclass(frozen=True)

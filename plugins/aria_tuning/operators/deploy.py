@@ -7,15 +7,15 @@ that already serves on the endpoint changes nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
 from aria_tuning import vertex_jobs as vj
 from aria_tuning.errors import ConfigurationError, VertexError
-from aria_tuning.hooks import VertexHook, vertex_call
+from aria_tuning.hooks import vertex_call
 from aria_tuning.links import VertexEndpointLink
+from aria_tuning.operators.base import VertexBaseOperator
 from aria_tuning.triggers import VertexOperationTrigger
 
 
@@ -48,7 +48,7 @@ def _endpoint_of(event: dict[str, Any]) -> str:
     return str(event["operations"][0]).split("/operations/", 1)[0]
 
 
-class DeployModelOperator(BaseOperator):
+class DeployModelOperator(VertexBaseOperator):
     """Deploy `model_version` to the endpoint `endpoint_display_name` with `traffic_percentage`.
 
     Returns `{endpoint, deployed_model_id, model_version, traffic_split, deployed}`.
@@ -73,8 +73,6 @@ class DeployModelOperator(BaseOperator):
         machine_type: str | None = None,
         min_replica_count: int = 1,
         max_replica_count: int = 1,
-        gcp_conn_id: str = "google_cloud_default",
-        impersonation_chain: str | Sequence[str] | None = None,
         poll_interval: float = 15.0,
         max_poll_interval: float = 120.0,
         operation_timeout: float = 600.0,
@@ -88,15 +86,9 @@ class DeployModelOperator(BaseOperator):
         self.machine_type = machine_type
         self.min_replica_count = min_replica_count
         self.max_replica_count = max_replica_count
-        self.gcp_conn_id = gcp_conn_id
-        self.impersonation_chain = impersonation_chain
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.operation_timeout = operation_timeout
-
-    @cached_property
-    def hook(self) -> VertexHook:
-        return VertexHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
 
     def _percent(self) -> int:
         try:

@@ -8,24 +8,24 @@ serves, and the task fails with QualityGateFailed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
 from aria_tuning import quality_score as qs
 from aria_tuning import vertex_jobs as vj
 from aria_tuning.catalog import DataFormat, get_model
 from aria_tuning.errors import ConfigurationError, QualityGateFailed, VertexError
-from aria_tuning.hooks import VertexHook, is_not_found, vertex_call
+from aria_tuning.hooks import is_not_found, vertex_call
 from aria_tuning.links import VertexEndpointLink
+from aria_tuning.operators.base import VertexBaseOperator
 from aria_tuning.operators.deploy import find_deployed
 from aria_tuning.operators.registry import move_alias
 
 _REPORT_TEXT = 500  # characters of each prompt/answer kept in the XCom report
 
 
-class QualityGateOperator(BaseOperator):
+class QualityGateOperator(VertexBaseOperator):
     """Score `model_version` on `endpoint` with up to `max_prompts` examples of `eval_data_uri`.
 
     Returns `{passed, score, exact_match, similarity, threshold, count, endpoint, model_version, samples}`.
@@ -53,8 +53,6 @@ class QualityGateOperator(BaseOperator):
         max_prompts: int | str = 20,
         production_alias: str = "production",
         max_output_tokens: int = 256,
-        gcp_conn_id: str = "google_cloud_default",
-        impersonation_chain: str | Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -66,12 +64,6 @@ class QualityGateOperator(BaseOperator):
         self.max_prompts = max_prompts
         self.production_alias = production_alias
         self.max_output_tokens = max_output_tokens
-        self.gcp_conn_id = gcp_conn_id
-        self.impersonation_chain = impersonation_chain
-
-    @cached_property
-    def hook(self) -> VertexHook:
-        return VertexHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
 
     def execute(self, context: Context) -> dict[str, Any]:
         threshold, limit = float(str(self.threshold)), int(str(self.max_prompts))

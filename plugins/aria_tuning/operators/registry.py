@@ -7,15 +7,15 @@ uploading another. The new version gets the alias `candidate` (moved from any ol
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
 from aria_tuning import vertex_jobs as vj
 from aria_tuning.errors import ConfigurationError
-from aria_tuning.hooks import VertexHook, is_not_found, vertex_call
+from aria_tuning.hooks import is_not_found, vertex_call
 from aria_tuning.links import VertexModelLink
+from aria_tuning.operators.base import VertexBaseOperator
 
 LABEL_TUNING_JOB = "aria-tuning-job"
 
@@ -46,7 +46,7 @@ def move_alias(client: Any, model: str, version_name: str, alias: str) -> None:
     )
 
 
-class RegisterModelOperator(BaseOperator):
+class RegisterModelOperator(VertexBaseOperator):
     """Make `tuned_model` a new version of the parent model `model_display_name` (default ARIA-text).
 
     Returns `{model, version_id, model_version, aliases, created}`; `model_version` is
@@ -78,8 +78,6 @@ class RegisterModelOperator(BaseOperator):
         epochs: int | str | None = None,
         labels: dict[str, str] | None = None,
         alias: str = "candidate",
-        gcp_conn_id: str = "google_cloud_default",
-        impersonation_chain: str | Sequence[str] | None = None,
         operation_timeout: float = 1800.0,
         **kwargs: Any,
     ) -> None:
@@ -93,13 +91,7 @@ class RegisterModelOperator(BaseOperator):
         self.epochs = epochs
         self.labels = labels
         self.alias = alias
-        self.gcp_conn_id = gcp_conn_id
-        self.impersonation_chain = impersonation_chain
         self.operation_timeout = operation_timeout
-
-    @cached_property
-    def hook(self) -> VertexHook:
-        return VertexHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
 
     def version_labels(self, context: Context) -> dict[str, str]:
         ti = context["ti"]

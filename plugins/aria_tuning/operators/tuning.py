@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
 from aria_tuning import vertex_jobs as vj
 from aria_tuning.catalog import TuningMethod
 from aria_tuning.errors import VertexError, VertexJobFailed
-from aria_tuning.hooks import VertexHook, is_already_exists, vertex_call
+from aria_tuning.hooks import is_already_exists, vertex_call
 from aria_tuning.links import VertexEndpointLink, VertexModelLink, VertexTuningJobLink
+from aria_tuning.operators.base import VertexBaseOperator
 from aria_tuning.triggers import VertexTuningJobTrigger
 
 
-class VertexTuningOperator(BaseOperator):
+class VertexTuningOperator(VertexBaseOperator):
     """Tune `base_model` on Vertex AI and wait for it in the triggerer (always deferrable).
 
     Returns `{job, state, method, tuned_model, endpoint, duration_seconds, console_url}`.
@@ -70,8 +70,6 @@ class VertexTuningOperator(BaseOperator):
         service_account: str | None = None,
         kms_key_name: str | None = None,
         adapter_size: int | str | None = None,
-        gcp_conn_id: str = "google_cloud_default",
-        impersonation_chain: str | Sequence[str] | None = None,
         poll_interval: float = 60.0,
         max_poll_interval: float = 600.0,
         transient_error_budget: int = 20,
@@ -95,16 +93,10 @@ class VertexTuningOperator(BaseOperator):
         self.service_account = service_account
         self.kms_key_name = kms_key_name
         self.adapter_size = adapter_size
-        self.gcp_conn_id = gcp_conn_id
-        self.impersonation_chain = impersonation_chain
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.transient_error_budget = transient_error_budget
         self.cancel_on_kill = cancel_on_kill
-
-    @cached_property
-    def hook(self) -> VertexHook:
-        return VertexHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
 
     def validate(self) -> vj.TuningRequest:
         """Every check that needs no Vertex call; raises ConfigurationError/CatalogError/PlanError."""
