@@ -9,6 +9,8 @@ Google libraries are imported inside methods only: importing this module stays c
 from __future__ import annotations
 
 import os
+import random
+import time
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any, TypeVar
@@ -30,6 +32,11 @@ SERVICES = {
     "endpoint": "EndpointServiceClient",
     "prediction": "PredictionServiceClient",
 }
+
+#: Synchronous calls (in execute) are tried this often on transient errors, backing off from
+#: SYNC_BACKOFF_SECONDS x 2 (jittered): about 15 s at most before the task itself fails.
+SYNC_ATTEMPTS = 4
+SYNC_BACKOFF_SECONDS = 1.0
 
 #: HTTP / gRPC codes worth retrying: quota (429), server errors, and timeouts.
 TRANSIENT_CODES = frozenset({429, 500, 502, 503, 504})
@@ -67,12 +74,21 @@ def vertex_message(exc: BaseException) -> str:
     return str(getattr(exc, "message", None) or exc)
 
 
-def vertex_call(resource: str, action: str, call: Callable[[], T]) -> T:
-    """Run one Vertex call; a failure becomes a VertexError naming `resource` and quoting Vertex."""
-    try:
-        return call()
-    except Exception as exc:
-        raise VertexError(f"{action} failed: {vertex_message(exc)}", resource=resource) from exc
+def vertex_call(resource: str, action: str, call: Callable[[], T], *, retry: bool = True) -> T:
+    """Run one Vertex call; a failure becomes a VertexError naming `resource` and quoting Vertex.
+
+    Transient errors (429, 5xx, deadline) are retried a few times with jittered backoff, unless
+    `retry=False`: calls that are not idempotent (create without an id, upload, deploy) must not be
+    repeated blindly; their task's retry looks the resource up first instead.
+    """
+    for attempt in range(1, SYNC_ATTEMPTS + 1):
+        try:
+            return call()
+        except Exception as exc:
+            if not retry or attempt == SYNC_ATTEMPTS or not is_transient(exc):
+                raise VertexError(f"{action} failed: {vertex_message(exc)}", resource=resource) from exc
+            time.sleep(random.uniform(0, SYNC_BACKOFF_SECONDS * 2**attempt))
+    raise AssertionError("unreachable")
 
 
 class VertexHook(BaseHook):

@@ -132,6 +132,7 @@ class DeployModelOperator(VertexBaseOperator):
                 deployed_model=self._deployed_model_spec(),
                 traffic_split=canary_split(dict(endpoint.traffic_split), percent),
             ),
+            retry=False,  # not idempotent: a blind retry could deploy the version twice
         )
         self.log.info(
             "Deploying %s to %s (operation %s)", self.model_version, endpoint.name, operation.operation.name
@@ -174,6 +175,7 @@ class DeployModelOperator(VertexBaseOperator):
             lambda: client.create_endpoint(
                 parent=location, endpoint={"display_name": self.endpoint_display_name}
             ),
+            retry=False,  # not idempotent: the task's retry finds an endpoint that landed by its name
         )
         endpoint = vertex_call(
             location, "waiting for the endpoint", lambda: operation.result(self.operation_timeout)
@@ -214,6 +216,7 @@ class DeployModelOperator(VertexBaseOperator):
             endpoint,
             f"undeploying {deployed_id}",
             lambda: client.undeploy_model(endpoint=endpoint, deployed_model_id=deployed_id),
+            retry=False,
         )
         self.log.info("Undeploying %s from %s", deployed_id, endpoint)
         return str(operation.operation.name)

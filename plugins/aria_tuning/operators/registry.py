@@ -188,6 +188,7 @@ class RegisterModelOperator(VertexBaseOperator):
             location,
             f"uploading a version of {self.model_display_name}",
             lambda: client.upload_model(request=request),
+            retry=False,  # not idempotent: the task's retry finds a version that landed by its label
         )
         response = vertex_call(
             location, "waiting for the model upload", lambda: operation.result(timeout=self.operation_timeout)

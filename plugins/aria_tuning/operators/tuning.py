@@ -166,21 +166,11 @@ class VertexTuningOperator(VertexBaseOperator):
     def _existing_jobs(
         self, client: Any, parent: str, key: str, is_pipeline: bool
     ) -> list[tuple[str, int, str]]:
-        label_filter = f'labels.{vj.LABEL_RUN_KEY}="{key}"'
-        if is_pipeline:
-            pages = vertex_call(
-                parent,
-                "listing pipeline jobs",
-                lambda: client.list_pipeline_jobs(request={"parent": parent, "filter": label_filter}),
-            )
-        else:
-            pages = vertex_call(
-                parent,
-                "listing tuning jobs",
-                lambda: client.list_tuning_jobs(request={"parent": parent, "filter": label_filter}),
-            )
+        request = {"parent": parent, "filter": f'labels.{vj.LABEL_RUN_KEY}="{key}"'}
+        lister = client.list_pipeline_jobs if is_pipeline else client.list_tuning_jobs
+        jobs = vertex_call(parent, "listing our jobs", lambda: list(lister(request=request)))
         found = []
-        for job in vertex_call(parent, "listing jobs", lambda: list(pages)):
+        for job in jobs:
             labels = dict(job.labels)
             if labels.get(vj.LABEL_RUN_KEY) != key:  # never trust a filter we did not write the server of
                 continue
@@ -196,22 +186,31 @@ class VertexTuningOperator(VertexBaseOperator):
         if request.method is TuningMethod.PIPELINE:
             job_id = vj.job_id(task_id, key, attempt)
             body = aiplatform_v1.PipelineJob(vj.pipeline_job_body(request, key, attempt))
-            try:
-                job = client.create_pipeline_job(parent=parent, pipeline_job=body, pipeline_job_id=job_id)
-            except Exception as exc:
-                if not is_already_exists(exc):
-                    raise VertexError(
-                        f"creating pipeline job {job_id} failed: {exc}", resource=parent
-                    ) from exc
-                # A previous try created it and died before deferring: that run is ours.
-                self.log.info("%s/pipelineJobs/%s already exists: re-attaching", parent, job_id)
-                return f"{parent}/pipelineJobs/{job_id}"
+
+            def create() -> Any:
+                try:
+                    return client.create_pipeline_job(
+                        parent=parent, pipeline_job=body, pipeline_job_id=job_id
+                    )
+                except Exception as exc:
+                    if not is_already_exists(exc):
+                        raise
+                    # An earlier call (a retried one, or a try that died before deferring) created it:
+                    # that run is ours.
+                    self.log.info("%s/pipelineJobs/%s already exists: re-attaching", parent, job_id)
+                    return aiplatform_v1.PipelineJob(name=f"{parent}/pipelineJobs/{job_id}")
+
+            # The id is ours, so retrying a create that may have landed is safe (409 -> re-attach).
+            job = vertex_call(parent, f"creating pipeline job {job_id}", create)
         else:
             tuning_body = aiplatform_v1.TuningJob(vj.tuning_job_body(request, key, attempt))
+            # No client-chosen id: a blind retry could start a second paid run. A failed create fails
+            # the task; its retry finds a job that did land through the run-key label.
             job = vertex_call(
                 parent,
                 f"creating tuning job for {request.model.name}",
                 lambda: client.create_tuning_job(parent=parent, tuning_job=tuning_body),
+                retry=False,
             )
         self.log.info(
             "Submitted %s (attempt %d, %s, method %s)", job.name, attempt, request.model.name, request.method

@@ -94,3 +94,15 @@ def test_bad_parameters_fail_before_any_vertex_call(
     with pytest.raises(AriaTuningError, match=re.escape(words)):
         tuning_operator(datasets, **change).execute({"ti": new_ti()})
     assert emulator_control(vertex, "counts")["requests"] == before
+
+
+def test_transient_errors_in_execute_are_retried(
+    vertex: str, datasets: dict[str, str], emulator: Emulator
+) -> None:
+    """429/503 on the look-up and on the (idempotent, id-carrying) create do not fail the task."""
+    emulator.fault(status=503, rate=1.0, method="GET", path="europe-west4/pipelineJobs$", count=2)
+    emulator.fault(status=429, rate=1.0, method="POST", path="europe-west4/pipelineJobs$", count=1)
+    ti = new_ti()
+    assert run_direct(tuning_operator(datasets), ti)["state"] == "SUCCEEDED"
+    assert len(jobs_for(vertex, ti, "europe-west4")) == 1
+    assert all(rule["count"] == 0 for rule in emulator.fault_rules())
