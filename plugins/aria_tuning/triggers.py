@@ -118,10 +118,19 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
     def _is_pipeline(self) -> bool:
         return TuningMethod(self.method) is TuningMethod.PIPELINE
 
-    async def _get_job(self, client: Any) -> Any:
+    async def _get_job(self, client: Any, full: bool = False) -> Any:
+        # Polls ask only for what they read (the `X-Goog-FieldMask` system parameter): parsing the
+        # whole PipelineJob (its pipelineSpec and task details) is most of a poll's CPU. The final
+        # read is a full one, for the outputs.
+        metadata = () if full else (("x-goog-fieldmask", self._poll_mask),)
+        get = client.get_pipeline_job if self._is_pipeline else client.get_tuning_job
+        return await self._call(self.job_name, lambda: get(name=self.job_name, metadata=metadata))
+
+    @property
+    def _poll_mask(self) -> str:
         if self._is_pipeline:
-            return await self._call(self.job_name, lambda: client.get_pipeline_job(name=self.job_name))
-        return await self._call(self.job_name, lambda: client.get_tuning_job(name=self.job_name))
+            return "name,state,error,jobDetail.taskDetails.taskName,jobDetail.taskDetails.state"
+        return "name,state,error"
 
     def _progress(self, job: Any) -> dict[str, str]:
         # Read straight from the proto: converting the whole job to a dict on every poll is the
@@ -156,6 +165,11 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
                         self.log.info("%s: pipeline task %s is %s", self.job_name, task, task_state)
                 progress = current
                 if state in vj.TERMINAL:
+                    try:
+                        job = await self._get_job(client, full=True)
+                    except Exception as exc:
+                        yield self._error(f"reading the finished job failed: {vertex_message(exc)}", state)
+                        return
                     as_dict = type(job).to_dict(job, use_integers_for_enums=False)
                     yield TriggerEvent(self._final(vj.job_summary(as_dict, self.method)))
                     return

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from aria_tuning import triggers
+from aria_tuning.hooks import close_async_client
 from aria_tuning.triggers import VertexOperationTrigger, VertexTuningJobTrigger
 
 from tests.aria_tuning.conftest import (
@@ -136,3 +137,21 @@ def test_airflow_triggerer_cancels_only_on_user_action(
     assert _state(emulator, trigger.job_name) in (expected, "CANCELLING" if user_action else expected)
     if not user_action:
         emulator.force(trigger.job_name, "succeed")
+
+
+def test_polls_read_only_the_fields_they_need(
+    vertex: str, datasets: dict[str, str], emulator: Emulator
+) -> None:
+    trigger = roundtrip(submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti()))
+
+    async def reads() -> tuple[object, object]:
+        client = await trigger._client("pipeline", "europe-west4")
+        try:
+            return await trigger._get_job(client), await trigger._get_job(client, full=True)
+        finally:
+            await close_async_client(client)
+
+    poll, full = asyncio.run(reads())
+    assert poll.name == full.name and poll.state == full.state
+    assert not poll.runtime_config.gcs_output_directory and full.runtime_config.gcs_output_directory
+    emulator.force(trigger.job_name, "succeed")
