@@ -142,7 +142,7 @@ class VertexTuningOperator(VertexBaseOperator):
             name = self._submit(client, parent, request, key, decision.attempt, ti.task_id)
         VertexTuningJobLink.persist(context, vj.job_console_url(name, request.method))
 
-        if decision.state == vj.SUCCEEDED:
+        if decision.action == "attach" and decision.state == vj.SUCCEEDED:
             job = self._get(client, name, is_pipeline)
             return self._result(context, {"status": "success", **vj.job_summary(job, request.method)})
         self.defer(
