@@ -149,7 +149,11 @@ class RegisterModelOperator(VertexBaseOperator):
             f"listing models named {self.model_display_name}",
             lambda: list(client.list_models(request={"parent": location, "filter": flt})),
         )
-        models = [m for m in models if m.display_name == self.model_display_name]
+        # Only a model we registered is a parent: the tuning pipeline uploads its tuned model under the
+        # same display name ("ARIA-text"), and that one must not collect versions.
+        models = [
+            m for m in models if m.display_name == self.model_display_name and LABEL_TUNING_JOB in m.labels
+        ]
         if not models:
             return None
         return str(min(models, key=lambda m: m.create_time).name)

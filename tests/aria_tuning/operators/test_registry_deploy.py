@@ -72,6 +72,13 @@ def test_register_is_idempotent_and_moves_the_candidate_alias(two_tuned: list[di
     assert labels["train-steps"] == "5" and labels["aria-dag-run"]
 
 
+def test_a_tuned_model_with_the_parent_name_is_not_taken_for_the_parent(datasets: dict[str, str]) -> None:
+    name = f"ARIA-text-{uuid.uuid4().hex[:6]}"
+    tuned = run_direct(tuning_operator(datasets, tuned_model_display_name=name), new_ti())
+    registered = register(tuned, name)
+    assert registered["model"] != tuned["tuned_model"].split("@", 1)[0] and registered["version_id"] == "1"
+
+
 def test_deploy_is_idempotent_canary_and_undeploys_older(two_tuned: list[dict[str, Any]]) -> None:
     parent, endpoint = f"ARIA-text-{uuid.uuid4().hex[:6]}", f"ARIA-ep-{uuid.uuid4().hex[:6]}"
     v1, v2 = register(two_tuned[0], parent), register(two_tuned[1], parent)
