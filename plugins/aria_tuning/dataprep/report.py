@@ -36,7 +36,12 @@ def build_report(
         "invalid_policy": invalid_policy,
         "skipped": [str(p) for p in result.problems],
         "skipped_not_listed": result.unrecorded_problems,
-        "split": {"method": "n_eval smallest SHA-256 example digests", "eval_fraction": eval_fraction},
+        "split": {
+            "method": "eval when the example's SHA-256 digest (first 64 bits) < eval_fraction x 2^64; "
+            "over a cap, the smallest digests stay in eval",
+            "eval_fraction": eval_fraction,
+        },
+        "dedup": "exact duplicates: byte-identical PaLM lines, or identical converted examples",
         "plan": plan.to_dict(),
         "files": files,
         "content_sha256": content_sha256,
