@@ -7,6 +7,8 @@ the client talks to that emulator with anonymous credentials, as the rest of the
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -101,9 +103,7 @@ def _expand_gcs(uri: str) -> list[str]:
 def open_read(uri: str) -> BinaryIO:
     """A binary stream over a local file or a GCS object (read in BLOCK_SIZE ranges)."""
     if is_gcs(uri):
-        bucket_name, name = split_gcs(uri)
-        blob = gcs_client().bucket(bucket_name).blob(name)
-        return blob.open("rb", chunk_size=GCS_CHUNK_SIZE)  # type: ignore[return-value]
+        return _blob(uri).open("rb", chunk_size=GCS_CHUNK_SIZE)  # type: ignore[return-value]
     return open(uri, "rb", buffering=0)
 
 
@@ -111,15 +111,15 @@ def open_read(uri: str) -> BinaryIO:
 def open_write(uri: str) -> Iterator[BinaryIO]:
     """A binary writer that publishes `uri` only when the block exits without an error.
 
-    Local: written to a sibling temporary file, renamed into place. GCS: a resumable upload
-    that is finalized on success and abandoned (never finalized) on error.
+    Local: written to a sibling temporary file, renamed into place. GCS: spooled locally (in
+    memory up to a few MiB), uploaded once complete; on error nothing is uploaded at all (a
+    streaming upload could be finalized half-written when its writer is garbage-collected).
     """
     if is_gcs(uri):
-        bucket_name, name = split_gcs(uri)
-        blob = gcs_client().bucket(bucket_name).blob(name)
-        writer = blob.open("wb", chunk_size=GCS_CHUNK_SIZE, ignore_flush=True)
-        yield writer  # type: ignore[misc]  # on error the upload is simply never finalized
-        writer.close()
+        with tempfile.SpooledTemporaryFile(max_size=GCS_CHUNK_SIZE) as spool:
+            yield spool  # type: ignore[misc]
+            spool.seek(0)
+            _blob(uri).upload_from_file(spool)
         return
     path = Path(uri)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,3 +130,17 @@ def open_write(uri: str) -> Iterator[BinaryIO]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def publish_file(local_path: str, uri: str) -> None:
+    """Move a finished local file to `uri` (rename when local, one upload when gs://)."""
+    if is_gcs(uri):
+        _blob(uri).upload_from_filename(local_path)
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(uri)), exist_ok=True)
+    shutil.move(local_path, uri)
+
+
+def _blob(uri: str) -> storage.Blob:
+    bucket_name, name = split_gcs(uri)
+    return gcs_client().bucket(bucket_name).blob(name)

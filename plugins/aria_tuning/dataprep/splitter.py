@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from typing import IO, Any, BinaryIO
@@ -117,13 +116,9 @@ class SplitWriter:
                 "sha256": eval_hash.hexdigest(),
             }
         # train last: a published train.jsonl always has its eval.jsonl next to it
-        if io.is_gcs(train_uri):
-            with open(self._train_path, "rb") as src, io.open_write(train_uri) as dst:
-                shutil.copyfileobj(src, dst, io.BLOCK_SIZE)
-        else:
-            os.makedirs(os.path.dirname(os.path.abspath(train_uri)), exist_ok=True)
+        if not io.is_gcs(train_uri):
             os.chmod(self._train_path, 0o666 & ~_umask())  # mkstemp made it private
-            shutil.move(self._train_path, train_uri)
+        io.publish_file(self._train_path, train_uri)
         return files, content.hexdigest()
 
     def close(self) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import uuid
 
 import pytest
 from aria_tuning.cli import main
-from aria_tuning.dataprep import DatasetError, prepare_dataset, validate_sources
+from aria_tuning.dataprep import DatasetError, prepare_dataset, sources, validate_sources
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
@@ -72,3 +73,11 @@ def test_cli_validate_on_a_gs_uri(bucket: storage.Bucket, capsys: pytest.Capture
     bucket.blob("d/bad.jsonl").upload_from_filename(str(DATASETS / "bad" / "mixed_formats.jsonl"))
     assert main(["validate", f"gs://{bucket.name}/d/"]) == 1
     assert capsys.readouterr().out.startswith(f"gs://{bucket.name}/d/bad.jsonl:12: mixed formats")
+
+
+def test_a_write_that_fails_uploads_nothing(bucket: storage.Bucket) -> None:
+    with pytest.raises(RuntimeError), sources.open_write(f"gs://{bucket.name}/half.jsonl") as out:
+        out.write(b'{"input_text": "a", "output_text": "b"}\n')
+        raise RuntimeError("disk full")
+    gc.collect()
+    assert bucket.get_blob("half.jsonl") is None

@@ -131,3 +131,13 @@ def test_retired_model_logs_date_and_replacement(caplog: pytest.LogCaptureFixtur
         prepare_dataset([str(DATASETS / "good" / "palm.jsonl")], "text-bison@001", str(tmp_path / "r"))
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("2025-04-09" in w and "gemini-2.5-flash" in w for w in warnings)
+
+
+def test_a_local_write_that_fails_leaves_no_file(tmp_path: Path) -> None:
+    from aria_tuning.dataprep import sources
+
+    target = tmp_path / "out" / "eval.jsonl"
+    with pytest.raises(RuntimeError), sources.open_write(str(target)) as out:
+        out.write(b"partial")
+        raise RuntimeError("disk full")
+    assert list((tmp_path / "out").iterdir()) == []
