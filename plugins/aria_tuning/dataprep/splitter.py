@@ -19,12 +19,6 @@ from aria_tuning.dataprep.split import eval_cut, eval_threshold
 _HEX = 16  # a candidate line is "<16 hex digits of the digest><json>\n"
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 class SplitWriter:
     """An `ExampleSink` for `validate_sources`: splits kept examples as they stream by."""
 
@@ -117,7 +111,7 @@ class SplitWriter:
             }
         # train last: a published train.jsonl always has its eval.jsonl next to it
         if not io.is_gcs(train_uri):
-            os.chmod(self._train_path, 0o666 & ~_umask())  # mkstemp made it private
+            os.chmod(self._train_path, 0o644)  # mkstemp made it private; eval and report are 0644 too
         io.publish_file(self._train_path, train_uri)
         return files, content.hexdigest()
 
