@@ -1,8 +1,9 @@
 """The quality gate: held-out prompts to the deployed candidate, a score, then promote or roll back.
 
 Pass: the version gets the alias `production` and all the endpoint's traffic. Fail: the candidate's
-traffic goes back to the version that held `production` (or to nothing), so no untested model
-serves, and the task fails with QualityGateFailed.
+traffic goes back to the version that held `production` (or to nothing), the candidate is undeployed
+(a deployed model bills node-hours even at 0% traffic; it stays in the registry for inspection), and
+the task fails with QualityGateFailed.
 """
 
 from __future__ import annotations
@@ -127,10 +128,12 @@ class QualityGateOperator(VertexBaseOperator):
             )
             return report
         self._set_traffic(endpoints, self._fallback_split(models, model, endpoint, candidate))
+        operation = self._undeploy(endpoints, candidate)
         raise QualityGateFailed(
             f"{self.model_version} on {self.endpoint} scored {result.score:.3f} (exact match "
             f"{result.exact_match:.3f}, similarity {result.similarity:.3f}) on {result.count} prompts "
-            f"from {self.eval_data_uri}: below the threshold {threshold:.3f}; it serves no traffic"
+            f"from {self.eval_data_uri}: below the threshold {threshold:.3f}; it serves no traffic and "
+            f"is being undeployed ({operation})"
         )
 
     def _download(self) -> str:
@@ -198,6 +201,17 @@ class QualityGateOperator(VertexBaseOperator):
         split = {k: 100 * v // total for k, v in others.items()}
         split[next(iter(split))] += 100 - sum(split.values())
         return split
+
+    def _undeploy(self, client: Any, deployed_id: str) -> str:
+        """Start undeploying the failed candidate; the operation finishes on Vertex, not on a worker."""
+        operation = vertex_call(
+            self.endpoint,
+            f"undeploying the failed candidate {deployed_id}",
+            lambda: client.undeploy_model(endpoint=self.endpoint, deployed_model_id=deployed_id),
+            retry=False,
+        )
+        self.log.info("Undeploying the failed candidate %s from %s", deployed_id, self.endpoint)
+        return str(operation.operation.name)
 
     def _set_traffic(self, client: Any, split: dict[str, int]) -> None:
         vertex_call(

@@ -68,7 +68,9 @@ def test_the_gate_blocks_a_bad_model_and_it_serves_nothing(
         and "below the threshold" in message
     )
     assert "production" not in aliases(deployed["model_version"])
-    assert dict(endpoint_state(deployed["endpoint"]).traffic_split) == {}
+    after = endpoint_state(deployed["endpoint"])
+    assert dict(after.traffic_split) == {}
+    assert [d.id for d in after.deployed_models] == []  # undeployed: no node-hours billed for it
 
 
 def test_a_failed_candidate_hands_traffic_back_to_production(vertex: str, datasets: dict[str, str]) -> None:
@@ -87,7 +89,9 @@ def test_a_failed_candidate_hands_traffic_back_to_production(vertex: str, datase
     with pytest.raises(QualityGateFailed):
         gate(candidate, datasets["palm_eval"], "text-bison@001")
 
-    assert dict(endpoint_state(candidate["endpoint"]).traffic_split) == {production["deployed_model_id"]: 100}
+    after = endpoint_state(candidate["endpoint"])
+    assert dict(after.traffic_split) == {production["deployed_model_id"]: 100}
+    assert [d.id for d in after.deployed_models] == [production["deployed_model_id"]]
     assert "production" in aliases(good["model_version"]) and "production" not in aliases(
         bad["model_version"]
     )
