@@ -21,7 +21,9 @@ from aria_tuning.sensors import GCSPrefixSensor, GCSUploadCompleteSensor
 DAG_ID = "aria_text_tuning"
 
 # Parse-time settings that are not cloud locations: how often to run and how fast to poll.
-SCHEDULE = os.environ.get("ARIA_TUNING_SCHEDULE", "@weekly")
+# "none" turns the schedule off (manual and backfill runs only), as `make up` does by default.
+_schedule = os.environ.get("ARIA_TUNING_SCHEDULE", "@weekly")
+SCHEDULE = None if _schedule.lower() in ("", "none") else _schedule
 CATCHUP = os.environ.get("ARIA_TUNING_CATCHUP", "false").lower() == "true"
 UPLOAD_INACTIVITY_SECONDS = float(os.environ.get("ARIA_UPLOAD_INACTIVITY_SECONDS", "600"))
 SENSOR_POKE_SECONDS = float(os.environ.get("ARIA_SENSOR_POKE_SECONDS", "60"))
@@ -169,7 +171,8 @@ Retrain over past versions with a backfill, one run at a time:
 
 ### Configuration
 Variables `aria_project`, `aria_data_bucket`, `aria_dataset_prefix`, `aria_pipeline_root`; the
-connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default `@weekly`),
+connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default `@weekly`;
+`none`: manual runs only),
 `ARIA_TUNING_CATCHUP`, `ARIA_UPLOAD_INACTIVITY_SECONDS`, `ARIA_SENSOR_POKE_SECONDS`,
 `ARIA_VERTEX_POLL_SECONDS`, `ARIA_RETRY_DELAY_SECONDS`.
 """,

@@ -230,6 +230,7 @@ def airflow_env(
     vertex_url: str,
     jwt_secret: str,
     extra: dict[str, str] | None = None,
+    log_server_ports: tuple[int, int] = (8793, 8794),
 ) -> dict[str, str]:
     """The environment of every Airflow process: config, the emulator connection and variables."""
     connection = {
@@ -253,6 +254,9 @@ def airflow_env(
         "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        # Task-log servers of the LocalExecutor workers and of the triggerer (0.0.0.0 by Airflow's design).
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_server_ports[0]),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(log_server_ports[1]),
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
         "STORAGE_EMULATOR_HOST": gcs_url,
         "ARIA_VERTEX_API_ENDPOINT": vertex_url,
@@ -261,6 +265,11 @@ def airflow_env(
         "AIRFLOW_VAR_ARIA_DATA_BUCKET": "aria-datasets",
         "AIRFLOW_VAR_ARIA_PIPELINE_ROOT": "gs://aria-pipeline-root",
         "ARIA_UPLOAD_INACTIVITY_SECONDS": os.environ.get("ARIA_UPLOAD_INACTIVITY_SECONDS", "5"),
+        "ARIA_SENSOR_POKE_SECONDS": os.environ.get("ARIA_SENSOR_POKE_SECONDS", "5"),
+        "ARIA_VERTEX_POLL_SECONDS": os.environ.get("ARIA_VERTEX_POLL_SECONDS", "2"),
+        # Locally the DAG runs when a person triggers it: an unpaused weekly schedule would start this
+        # week's run at once and, with max_active_runs=1, make manual runs queue behind its sensor.
+        "ARIA_TUNING_SCHEDULE": os.environ.get("ARIA_TUNING_SCHEDULE", "none"),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
     env.update(extra or {})
