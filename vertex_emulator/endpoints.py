@@ -1,7 +1,8 @@
 """Endpoints: create, deploy and undeploy models, traffic splits.
 
 A deployed model points at one model version; the registry derives each model's
-`deployedModels` from here, so the two never disagree.
+`deployedModels` from here, so the two never disagree. As on Vertex, a model being deployed
+joins the endpoint (and its traffic split) only when its DeployModel operation is done.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class Endpoints:
     def find(self, parent: str, filter_expr: str) -> list[dict[str, Any]]:
         names.check_parent(parent)
         keep = filters.compile_filter(filter_expr, _FILTER_FIELDS)
-        return [r["resource"] for r in self.store.scan(KIND, f"{parent}/endpoints/") if keep(r["resource"])]
+        return [r["resource"] for r in self._scan(f"{parent}/endpoints/") if keep(r["resource"])]
 
     def update(self, name: str, endpoint: dict[str, Any], update_mask: list[str]) -> dict[str, Any]:
         """EndpointService.UpdateEndpoint: display name, description, labels, traffic split."""
@@ -104,8 +105,9 @@ class Endpoints:
 
     def delete(self, name: str) -> dict[str, Any]:
         with self.store.lock:
-            resource = self._record(name)["resource"]
-            if resource["deployedModels"]:
+            record = self._record(name)
+            resource = record["resource"]
+            if resource["deployedModels"] or record["internal"].get("pendingDeploys"):
                 raise FailedPrecondition(f"Endpoint {name} still has deployed models; undeploy them first")
             self.store.delete(KIND, name)
         return self.backend.operations.create(
@@ -119,18 +121,25 @@ class Endpoints:
     def deploy(
         self, name: str, deployed_model: dict[str, Any], traffic_split: dict[str, int]
     ) -> dict[str, Any]:
-        deployed = self.deploy_now(name, deployed_model, traffic_split)
+        done_at = self.backend.now() + self.backend.settings.operation_seconds
+        deployed = self.deploy_now(name, deployed_model, traffic_split, serving_at=done_at)
         return self.backend.operations.create(
             name,
             "DeployModelOperationMetadata",
             generic_metadata(self.backend.now()),
             "DeployModelResponse",
             {"deployedModel": deployed},
+            done_at=done_at,
         )
 
     def deploy_now(
-        self, name: str, deployed_model: dict[str, Any], traffic_split: dict[str, int]
+        self,
+        name: str,
+        deployed_model: dict[str, Any],
+        traffic_split: dict[str, int],
+        serving_at: float = 0.0,
     ) -> dict[str, Any]:
+        """Deploy a model version; it serves from `serving_at` (its operation's end), now by default."""
         model_ref = deployed_model.get("model", "")
         if not model_ref:
             raise InvalidArgument("deployed_model.model is required")
@@ -139,7 +148,11 @@ class Endpoints:
             record = self._record(name)
             resource = record["resource"]
             deployed_id = deployed_model.get("id") or str(self.store.next_id("deployedModels"))
-            if any(d["id"] == deployed_id for d in resource["deployedModels"]):
+            pending = record["internal"].setdefault("pendingDeploys", [])
+            if any(
+                d["id"] == deployed_id
+                for d in [*resource["deployedModels"], *(p["deployedModel"] for p in pending)]
+            ):
                 raise AlreadyExists(f"deployed model id {deployed_id} already exists on {name}")
             deployed = {
                 **deployed_model,
@@ -153,13 +166,10 @@ class Endpoints:
             if split:
                 split = {(deployed_id if k == "0" else k): v for k, v in split.items()}
                 self._check_split(name, split, [*resource["deployedModels"], deployed])
-            elif not resource["deployedModels"]:
-                split = {deployed_id: 100}
+            if serving_at > self.backend.now():
+                pending.append({"at": serving_at, "deployedModel": deployed, "trafficSplit": split})
             else:
-                split = dict(resource.get("trafficSplit") or {})
-            resource["deployedModels"].append(deployed)
-            resource["trafficSplit"] = split
-            resource["updateTime"] = deployed["createTime"]
+                _join(resource, deployed, split)
             self.store.put(KIND, name, record)
             return deployed
 
@@ -227,7 +237,7 @@ class Endpoints:
         parent = model_name.rsplit("/models/", 1)[0]
         return [
             {"endpoint": r["resource"]["name"], "deployedModelId": d["id"]}
-            for r in self.store.scan(KIND, f"{parent}/endpoints/")
+            for r in self._scan(f"{parent}/endpoints/")
             for d in r["resource"]["deployedModels"]
             if d["model"] == model_name and d["modelVersionId"] == version_id
         ]
@@ -243,9 +253,26 @@ class Endpoints:
 
     def _record(self, name: str) -> dict[str, Any]:
         names.parse(name, KIND)
-        record = self.store.get(KIND, name)
-        if record is None:
-            raise NotFound(f"Endpoint {name} not found")
+        with self.store.lock:
+            record = self.store.get(KIND, name)
+            if record is None:
+                raise NotFound(f"Endpoint {name} not found")
+            return self._settled(record)
+
+    def _scan(self, prefix: str) -> list[dict[str, Any]]:
+        with self.store.lock:
+            return [self._settled(record) for record in self.store.scan(KIND, prefix)]
+
+    def _settled(self, record: dict[str, Any]) -> dict[str, Any]:
+        """`record` with the deployments whose operations are done joined to the endpoint."""
+        pending = record["internal"].get("pendingDeploys") or []
+        now = self.backend.now()
+        due = [p for p in pending if p["at"] <= now]
+        if due:
+            for deploy in due:
+                _join(record["resource"], deploy["deployedModel"], deploy["trafficSplit"])
+            record["internal"]["pendingDeploys"] = [p for p in pending if p["at"] > now]
+            self.store.put(KIND, record["resource"]["name"], record)
         return record
 
     @staticmethod
@@ -256,6 +283,25 @@ class Endpoints:
             raise InvalidArgument(f"traffic split of {name} names unknown deployed models {unknown}")
         if deployed and sum(split.values()) != 100:
             raise InvalidArgument(f"traffic split of {name} must add up to 100, got {sum(split.values())}")
+
+
+def _join(resource: dict[str, Any], deployed: dict[str, Any], split: dict[str, int]) -> None:
+    """Make `deployed` serve on the endpoint `resource` with `split`.
+
+    No split: the first model takes all traffic, a later one none. A split decided when the
+    deploy was requested may name models undeployed since: those are dropped, the rest rescaled.
+    """
+    if not split:
+        split = (
+            dict(resource.get("trafficSplit") or {}) if resource["deployedModels"] else {deployed["id"]: 100}
+        )
+    resource["deployedModels"].append(deployed)
+    ids = {d["id"] for d in resource["deployedModels"]}
+    kept = {k: v for k, v in split.items() if k in ids}
+    resource["trafficSplit"] = (
+        kept if len(kept) == len(split) else _renormalise(kept, resource["deployedModels"])
+    )
+    resource["updateTime"] = deployed["createTime"]
 
 
 def _renormalise(split: dict[str, int], remaining: list[dict[str, Any]]) -> dict[str, int]:

@@ -2,7 +2,8 @@
 
 Operations finish when created (the work is instant here) unless the emulator runs with
 `--operation-seconds`, in which case `done` turns true that many seconds later, so pollers
-(`/ui/.../operations/*` GET and `:wait`) have something to wait for.
+(`/ui/.../operations/*` GET and `:wait`) have something to wait for. A resource's operations
+are listed under it (`GET {resource}/operations`), as on Vertex.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from vertex_emulator.exceptions import NotFound
+from vertex_emulator.exceptions import InvalidArgument, NotFound
 from vertex_emulator.lifecycle import rfc3339
 
 if TYPE_CHECKING:
@@ -35,8 +36,12 @@ class Operations:
         metadata: dict[str, Any],
         response_type: str,
         response: dict[str, Any],
+        done_at: float | None = None,
     ) -> dict[str, Any]:
-        """Record a finished operation on `owner` (a resource name or a location parent)."""
+        """Record an operation on `owner` (a resource name or a location parent).
+
+        It reports done at `done_at` (default: `--operation-seconds` from now).
+        """
         now = self.backend.now()
         name = f"{owner}/operations/{self.backend.store.next_id(KIND)}"
         operation = {
@@ -50,7 +55,10 @@ class Operations:
         }
         record = {
             "resource": operation,
-            "internal": {"doneAt": now + self.backend.settings.operation_seconds, "seq": self.backend.seq()},
+            "internal": {
+                "doneAt": now + self.backend.settings.operation_seconds if done_at is None else done_at,
+                "seq": self.backend.seq(),
+            },
         }
         self.backend.store.put(KIND, name, record)
         return self._view(record)
@@ -60,6 +68,16 @@ class Operations:
         if record is None:
             raise NotFound(f"Operation {name} not found")
         return self._view(record)
+
+    def list(self, parent: str, filter_expr: str) -> list[dict[str, Any]]:
+        """Operations of `parent` (a resource or a location), oldest first.
+
+        Vertex documents no filter fields for operations, so any filter is refused rather than
+        silently ignored.
+        """
+        if filter_expr.strip():
+            raise InvalidArgument(f"unsupported operations filter {filter_expr!r}: list without a filter")
+        return [self._view(r) for r in self.backend.store.scan(KIND, f"{parent}/operations/")]
 
     def wait(self, name: str, timeout_seconds: float) -> dict[str, Any]:
         deadline = time.monotonic() + min(timeout_seconds or 60.0, 60.0)

@@ -179,6 +179,11 @@ def get_operation(backend: Backend, req: dict[str, Any]) -> Reply:
     return Reply(OPERATION, backend.operations.get(req["name"]))
 
 
+def list_operations(backend: Backend, req: dict[str, Any]) -> Reply:
+    operations = backend.operations.list(req["name"], req.get("filter", ""))
+    return _page(req, operations, "operations", "google.longrunning.ListOperationsResponse")
+
+
 def wait_operation(backend: Backend, req: dict[str, Any]) -> Reply:
     timeout = req.get("timeout", "")
     seconds = float(timeout.rstrip("s")) if isinstance(timeout, str) and timeout else 0.0

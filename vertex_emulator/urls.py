@@ -114,6 +114,14 @@ ROUTES: tuple[Route, ...] = (
         for route in (
             Route(
                 "GET",
+                f"{{name={parent}}}/operations",
+                "google.longrunning.ListOperationsRequest",
+                None,
+                r.list_operations,
+                _OPS,
+            ),
+            Route(
+                "GET",
                 f"{{name={parent}/operations/*}}",
                 "google.longrunning.GetOperationRequest",
                 None,

@@ -22,6 +22,14 @@ _WELL_KNOWN = {
     "google.longrunning.Operation": ("google.longrunning.operations_pb2", "Operation"),
     "google.longrunning.GetOperationRequest": ("google.longrunning.operations_pb2", "GetOperationRequest"),
     "google.longrunning.WaitOperationRequest": ("google.longrunning.operations_pb2", "WaitOperationRequest"),
+    "google.longrunning.ListOperationsRequest": (
+        "google.longrunning.operations_pb2",
+        "ListOperationsRequest",
+    ),
+    "google.longrunning.ListOperationsResponse": (
+        "google.longrunning.operations_pb2",
+        "ListOperationsResponse",
+    ),
     "google.protobuf.Empty": ("google.protobuf.empty_pb2", "Empty"),
 }
 

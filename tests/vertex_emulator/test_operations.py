@@ -66,3 +66,37 @@ def test_slow_operations_are_polled_until_done(vertex_emulator: str, gpu_parent:
         emulator_control(vertex_emulator, "settings", {"operationSeconds": 0}, method="PATCH")
     polls = emulator_control(vertex_emulator, "counts")["requests"]
     assert polls["POST /ui/{name=projects/*/locations/*/models/*/operations/*}:wait"] >= 1
+
+
+def test_an_endpoints_operations_are_listed_and_a_deploy_serves_when_done(
+    gapic: Gapic, gpu_parent: str, vertex_emulator: str
+) -> None:
+    from tests.vertex_emulator.test_endpoints import new_endpoint
+    from tests.vertex_emulator.test_models import upload
+
+    model, _ = upload(gapic, gpu_parent, "slow-deploy")
+    endpoint = new_endpoint(gapic, gpu_parent)
+    emulator_control(vertex_emulator, "settings", {"operationSeconds": 1.0}, method="PATCH")
+    try:
+        deploying = gapic.endpoints.deploy_model(
+            endpoint=endpoint.name, deployed_model=aiplatform_v1.DeployedModel(model=model)
+        )
+    finally:
+        emulator_control(vertex_emulator, "settings", {"operationSeconds": 0}, method="PATCH")
+    listed = gapic.endpoints.list_operations(request=operations_pb2.ListOperationsRequest(name=endpoint.name))
+    in_flight = [op for op in listed.operations if not op.done]
+    assert [op.name for op in in_flight] == [deploying.operation.name]
+    assert in_flight[0].metadata.type_url.endswith(".DeployModelOperationMetadata")
+    # Not serving before its operation is done (Vertex lists a deployed model once it is deployed).
+    assert list(gapic.endpoints.get_endpoint(name=endpoint.name).deployed_models) == []
+
+    deployed = deploying.result(timeout=10).deployed_model
+    state = gapic.endpoints.get_endpoint(name=endpoint.name)
+    assert [d.id for d in state.deployed_models] == [deployed.id]
+    assert dict(state.traffic_split) == {deployed.id: 100}
+    relisted = gapic.endpoints.list_operations(request={"name": endpoint.name, "page_size": 1})
+    assert len(relisted.operations) == 1 and relisted.next_page_token  # create and deploy: two pages
+    assert all(op.done for op in gapic.endpoints.list_operations(request={"name": endpoint.name}).operations)
+
+    with pytest.raises(exceptions.BadRequest, match="unsupported operations filter"):
+        gapic.endpoints.list_operations(request={"name": endpoint.name, "filter": "done=false"})
