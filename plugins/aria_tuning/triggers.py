@@ -275,16 +275,12 @@ class VertexOperationTrigger(_VertexPollingTrigger):
                             name, lambda name=name: client.get_operation(request={"name": name})
                         )
                     except Exception as exc:
-                        yield TriggerEvent(
-                            {"status": "error", "operation": name, "message": vertex_message(exc)}
-                        )
+                        yield self._event("error", operation=name, message=vertex_message(exc))
                         return
                     if not op.done:
                         continue
                     if op.HasField("error") and op.error.code:
-                        yield TriggerEvent(
-                            {"status": "error", "operation": name, "message": op.error.message}
-                        )
+                        yield self._event("error", operation=name, message=op.error.message)
                         return
                     self.log.info("%s: done", name)
                     pending.remove(name)

@@ -1,11 +1,13 @@
 """Deploy a registered model version to an endpoint (got or created by display name).
 
 The deploy operation is waited for in the triggerer, not on a worker. Re-running with a version
-that already serves on the endpoint changes nothing.
+that already serves on the endpoint changes nothing; a re-run while an earlier try's deploy is
+still in flight waits for it instead of deploying the version a second time.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +19,9 @@ from aria_tuning.hooks import vertex_call
 from aria_tuning.links import VertexEndpointLink
 from aria_tuning.operators.base import VertexBaseOperator
 from aria_tuning.triggers import VertexOperationTrigger
+
+#: The metadata type of a DeployModel operation (UndeployModel's ends in "UndeployModel...").
+_DEPLOY_METADATA = ".DeployModelOperationMetadata"
 
 
 def canary_split(current: dict[str, int], percent: int) -> dict[str, int]:
@@ -41,6 +46,23 @@ def find_deployed(endpoint: Any, model_version: str) -> str | None:
         if deployed.model.split("@", 1)[0] == model and (deployed.model_version_id or version) == version:
             return str(deployed.id)
     return None
+
+
+def deploys_in_flight(client: Any, endpoint: str) -> list[str]:
+    """Names of the unfinished DeployModel operations on `endpoint` (listed under it, as on Vertex)."""
+    names: list[str] = []
+    token = ""
+    while True:
+        list_page = functools.partial(client.list_operations, request={"name": endpoint, "page_token": token})
+        page = vertex_call(endpoint, "listing the endpoint's operations", list_page)
+        names += [
+            op.name
+            for op in page.operations
+            if not op.done and op.metadata.type_url.endswith(_DEPLOY_METADATA)
+        ]
+        token = page.next_page_token
+        if not token:
+            return names
 
 
 def _endpoint_of(event: dict[str, Any]) -> str:
@@ -116,14 +138,41 @@ class DeployModelOperator(VertexBaseOperator):
             raise ConfigurationError(
                 f"model_version must be projects/.../models/ID@VERSION, got {self.model_version!r}"
             )
-        percent = self._percent()
+        self._percent()  # fail on a bad percentage before any Vertex call
         region = vj.resource_region(self.model_version)
         client = self.hook.client("endpoint", region)
         endpoint = self._get_or_create_endpoint(client, region)
         VertexEndpointLink.persist(context, vj.endpoint_console_url(endpoint.name))
+        return self._deploy_once(client, endpoint)
+
+    def execute_after_in_flight(self, context: Context, event: dict[str, Any]) -> dict[str, Any] | None:
+        """Earlier deploys on the endpoint ended: deploy only if none of them deployed our version."""
+        endpoint_name = _endpoint_of(event)
+        if event.get("status") != "success":
+            self.log.warning("An earlier deploy on %s failed: %s", endpoint_name, event.get("message"))
+        client = self.hook.client("endpoint", vj.resource_region(endpoint_name))
+        endpoint = vertex_call(
+            endpoint_name, "reading the endpoint", lambda: client.get_endpoint(name=endpoint_name)
+        )
+        return self._deploy_once(client, endpoint)
+
+    def _deploy_once(self, client: Any, endpoint: Any) -> dict[str, Any] | None:
         if find_deployed(endpoint, self.model_version):
             self.log.info("%s already serves %s: nothing to deploy", endpoint.name, self.model_version)
             return self._finish(client, endpoint.name, deployed=False)
+        # A deployed model shows on the endpoint only once its operation is done, and it carries
+        # no labels: an earlier try killed while its deploy was in flight is only visible as an
+        # unfinished DeployModel operation. Wait for those, then decide again.
+        in_flight = deploys_in_flight(client, endpoint.name)
+        if in_flight:
+            self.log.info(
+                "Deploys still in flight on %s (%s): waiting for them before deploying %s",
+                endpoint.name,
+                ", ".join(in_flight),
+                self.model_version,
+            )
+            self.defer(trigger=self._trigger(in_flight), method_name="execute_after_in_flight")
+        percent = self._percent()
         operation = vertex_call(
             endpoint.name,
             f"deploying {self.model_version}",

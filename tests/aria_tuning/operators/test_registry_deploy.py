@@ -6,13 +6,14 @@ import uuid
 from typing import Any
 
 import pytest
-from aria_tuning.errors import ConfigurationError
+from aria_tuning.errors import ConfigurationError, VertexError
 from aria_tuning.hooks import VertexHook
 from aria_tuning.operators.deploy import DeployModelOperator
 from aria_tuning.operators.registry import LABEL_TUNING_JOB, RegisterModelOperator
 from aria_tuning.vertex_jobs import resource_id, resource_region
 
-from tests.aria_tuning.conftest import FAST, new_ti, run_direct, tuning_operator
+from tests.aria_tuning.conftest import FAST, new_ti, run_direct, submit, tuning_operator
+from tests.support.processes import emulator_control
 
 
 def tune(datasets: dict[str, str], model: str = "text-bison@001") -> dict[str, Any]:
@@ -32,11 +33,14 @@ def register(tuned: dict[str, Any], parent: str, ti: Any = None) -> dict[str, An
     return run_direct(operator, ti or new_ti("register"))
 
 
-def deploy(version: str, endpoint: str, **kwargs: Any) -> dict[str, Any]:
-    operator = DeployModelOperator(
+def deploy_operator(version: str, endpoint: str, **kwargs: Any) -> DeployModelOperator:
+    return DeployModelOperator(
         task_id="deploy", model_version=version, endpoint_display_name=endpoint, **FAST, **kwargs
     )
-    return run_direct(operator, new_ti("deploy"))
+
+
+def deploy(version: str, endpoint: str, **kwargs: Any) -> dict[str, Any]:
+    return run_direct(deploy_operator(version, endpoint, **kwargs), new_ti("deploy"))
 
 
 def versions(model: str, job_label: str | None = None) -> list[Any]:
@@ -112,3 +116,37 @@ def test_deploy_rejects_bad_parameters(vertex: str, bad: dict[str, Any]) -> None
     kwargs = {"model_version": "projects/aria-local/locations/us-central1/models/1@1", **bad}
     with pytest.raises(ConfigurationError):
         DeployModelOperator(task_id="deploy", **kwargs).execute({"ti": new_ti("deploy")})
+
+
+def test_a_rerun_waits_for_the_deploy_still_in_flight_instead_of_deploying_twice(
+    vertex: str, two_tuned: list[dict[str, Any]]
+) -> None:
+    version = register(two_tuned[0], f"ARIA-text-{uuid.uuid4().hex[:6]}")["model_version"]
+    endpoint = f"ARIA-ep-{uuid.uuid4().hex[:6]}"
+    emulator_control(vertex, "settings", {"operationSeconds": 1.5}, method="PATCH")
+    try:
+        first_try = submit(deploy_operator(version, endpoint), new_ti("deploy"))  # then the worker dies
+        retry = deploy_operator(version, endpoint)
+        waits_on = submit(retry, new_ti("deploy"))
+    finally:
+        emulator_control(vertex, "settings", {"operationSeconds": 0}, method="PATCH")
+    assert waits_on.operation_names == first_try.operation_names
+
+    result = run_direct(retry, new_ti("deploy"))
+    assert not result["deployed"]  # the first try's deploy is the one that serves
+    deployed = endpoint_state(result["endpoint"]).deployed_models
+    assert [d.id for d in deployed] == [result["deployed_model_id"]]
+
+
+def test_a_failed_deploy_operation_names_the_endpoint_and_quotes_vertex() -> None:
+    endpoint = "projects/aria-local/locations/us-central1/endpoints/7"
+    event = {
+        "status": "error",
+        "operations": [f"{endpoint}/operations/9"],
+        "operation": f"{endpoint}/operations/9",
+        "message": "Quota exceeded for custom model serving",
+    }
+    operator = deploy_operator("projects/aria-local/locations/us-central1/models/1@1", "ep")
+    with pytest.raises(VertexError, match="Quota exceeded for custom model serving") as failed:
+        operator.execute_deployed({}, event)  # type: ignore[arg-type]
+    assert failed.value.resource == endpoint
