@@ -131,7 +131,6 @@ class ModelSpec:
     #: Per-example token limits (estimated, see dataprep's token estimator).
     max_input_tokens: int
     max_output_tokens: int
-    #: Limit on input + output tokens of one example (None: only the two limits above).
     #: Fewest examples Vertex accepts for tuning this model.
     min_examples: int
     #: Largest evaluation set the method accepts (None: no documented limit).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aria_tuning import vertex_jobs as vj
 
 from tests.support.processes import emulator_control
 
@@ -18,15 +19,36 @@ def xcom(dag_run: Any, task_id: str) -> Any:
     return ti.xcom_pull(task_ids=task_id)
 
 
+def rendered_links(dag: Any, dag_run: Any, task_id: str) -> dict[str, str]:
+    """A task's extra links as the API server renders them: serialized task, XCom table."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    task = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag)).get_task(task_id)
+    [ti] = [ti for ti in dag_run.get_task_instances() if ti.task_id == task_id]
+    return {name: task.get_extra_links(ti, name) for name in task.extra_links}
+
+
 @pytest.mark.parametrize("dag_name", ["palm_flow", "gemini_flow"])
 def test_flow_succeeds_for_both_methods(vertex: str, datasets: dict[str, str], dag_name: str) -> None:
     from tests.aria_tuning.dags import components_flow
 
-    dag_run = getattr(components_flow, dag_name).test()
+    dag = getattr(components_flow, dag_name)
+    dag_run = dag.test()
     assert states(dag_run) == dict.fromkeys(["tune", "register", "deploy", "quality_gate"], "success")
     tuned, registered, gate = xcom(dag_run, "tune"), xcom(dag_run, "register"), xcom(dag_run, "quality_gate")
     assert tuned["state"] == "SUCCEEDED" and registered["created"]
     assert gate["passed"] and gate["model_version"] == registered["model_version"]
+
+    # The links the UI shows, each pointing at the console page of what this run made.
+    assert rendered_links(dag, dag_run, "tune") == {
+        "Vertex AI tuning run": tuned["console_url"],
+        "Vertex AI Model Registry": vj.model_console_url(tuned["tuned_model"]),
+        "Vertex AI endpoint": vj.endpoint_console_url(tuned["endpoint"]),
+    }
+    deployed = xcom(dag_run, "deploy")
+    assert rendered_links(dag, dag_run, "deploy") == {
+        "Vertex AI endpoint": vj.endpoint_console_url(deployed["endpoint"])
+    }
 
 
 def test_a_failed_job_fails_the_task_with_vertex_message_and_registers_nothing(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import pytest
@@ -26,7 +27,19 @@ from tests.support.processes import emulator_control
 def test_success_for_both_methods(vertex: str, datasets: dict[str, str], model: str) -> None:
     ti = new_ti()
     result = run_direct(tuning_operator(datasets, model), ti)
-    assert result["state"] == "SUCCEEDED"
+    # A small XCom, never the whole job.
+    assert set(result) == {
+        "job",
+        "state",
+        "method",
+        "tuned_model",
+        "endpoint",
+        "duration_seconds",
+        "console_url",
+    }
+    assert len(json.dumps(result)) < 1_000
+    assert result["state"] == "SUCCEEDED" and "/endpoints/" in result["endpoint"]
+    assert result["job"].split("/")[4] == ("pipelineJobs" if model.startswith("text") else "tuningJobs")
     assert result["method"] == ("pipeline" if model.startswith("text") else "tuning_job")
     assert "/models/" in result["tuned_model"] and result["duration_seconds"] >= 0
     assert result["console_url"].startswith("https://console.cloud.google.com/vertex-ai/")
