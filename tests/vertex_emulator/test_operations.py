@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
+
 import pytest
 from google.api_core import exceptions, operations_v1
 from google.auth.credentials import AnonymousCredentials
@@ -39,10 +42,15 @@ def test_operations_are_served_under_ui_and_v1(gapic: Gapic, gpu_parent: str, ve
     waited = gapic.endpoints.wait_operation(request=operations_pb2.WaitOperationRequest(name=name))
     assert via_ui.done and via_v1.done and waited.done
     assert via_v1.response.type_url == "type.googleapis.com/google.cloud.aiplatform.v1.Endpoint"
+    # No official client waits under /v1/ (GAPIC uses /ui/): plain HTTP, as curl would.
+    wait_v1 = urllib.request.Request(f"{vertex_emulator}/v1/{name}:wait", data=b"{}", method="POST")
+    with urllib.request.urlopen(wait_v1, timeout=10) as reply:
+        assert json.load(reply)["done"] is True
 
     requests = emulator_control(vertex_emulator, "counts")["requests"]
     assert requests["GET /ui/{name=projects/*/locations/*/endpoints/*/operations/*}"] >= 1
     assert requests["GET /v1/{name=projects/*/locations/*/endpoints/*/operations/*}"] >= 1
+    assert requests["POST /v1/{name=projects/*/locations/*/endpoints/*/operations/*}:wait"] >= 1
 
     with pytest.raises(exceptions.NotFound):
         gapic.endpoints.get_operation(

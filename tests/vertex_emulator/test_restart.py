@@ -29,9 +29,10 @@ def test_restart_keeps_a_running_job_running_on_its_original_clock(
     )
     gapic = gapic_clients(emulator.url)
     parent = f"projects/{project}/locations/{TPU_REGION}"
-    endpoint = gapic.endpoints.create_endpoint(
+    creating = gapic.endpoints.create_endpoint(
         parent=parent, endpoint=aiplatform_v1.Endpoint(display_name="kept")
-    ).result()
+    )
+    endpoint = creating.result()
     job = gapic.pipelines.create_pipeline_job(
         parent=parent,
         pipeline_job=pipeline_job(upload("t.jsonl", palm_rows("restart")), train_steps=120),
@@ -49,6 +50,7 @@ def test_restart_keeps_a_running_job_running_on_its_original_clock(
     assert after.state.name == "PIPELINE_STATE_RUNNING"
     assert after.start_time == running.start_time
     assert gapic.endpoints.get_endpoint(name=endpoint.name).display_name == "kept"
+    assert gapic.endpoints.get_operation(request={"name": creating.operation.name}).done
     assert [j.name for j in gapic.pipelines.list_pipeline_jobs(parent=parent)] == [job.name]
 
     done = wait_for(
