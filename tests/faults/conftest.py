@@ -7,6 +7,7 @@ in `make faults` (ARIA_FAULTS=all), to keep `make test` within CI's budget.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,6 +53,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
     try:
         started.start()
         started.wait_dag_parsed()
+        time.sleep(5)  # let the scheduler create its first scheduled run, failed before each scenario
         yield started
     finally:
         started.stop()
@@ -64,6 +66,7 @@ def clean_emulator(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     stack: AirflowStack = request.getfixturevalue("stack")
+    stack.fail_scheduled_runs()
     stack.control("DELETE", "faults")
     stack.control("PATCH", "settings", {"secondsPerStep": stack.seconds_per_step})
     yield

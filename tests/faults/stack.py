@@ -69,7 +69,7 @@ class AirflowStack:
     # --- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> AirflowStack:
-        self.base.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
         self.gcs, self.gcs_url = start_gcs_emulator(self.logs)
         os.environ["STORAGE_EMULATOR_HOST"] = self.gcs_url
         self.vertex = VertexEmulatorProcess(
@@ -162,6 +162,17 @@ class AirflowStack:
             f"{dag_id} was not parsed within {timeout:.0f}s; see {self.logs}/dag-processor.log"
         )
 
+    def fail_scheduled_runs(self, dag_id: str = DAG_ID) -> list[str]:
+        """Mark the scheduler's own runs failed (with catchup off it starts the latest weekly interval at
+        once, whose dataset never comes; under max_active_runs=1 it would block every scenario)."""
+        failed = []
+        for run in self.runs(dag_id):
+            if run["run_type"] == "scheduled" and run["state"] in ("queued", "running"):
+                path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.request.quote(run['dag_run_id'])}"
+                self._request("PATCH", path, {"state": "failed"})
+                failed.append(run["dag_run_id"])
+        return failed
+
     def trigger(self, logical_date: str, conf: dict[str, Any] | None = None, dag_id: str = DAG_ID) -> str:
         body = {"logical_date": f"{logical_date}T00:00:00Z", "conf": conf or {}}
         return str(self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)["dag_run_id"])
@@ -212,15 +223,16 @@ class AirflowStack:
         self._request("PATCH", path, {"new_state": new_state})
 
     def task_log(self, run_id: str, task_id: str, try_number: int, dag_id: str = DAG_ID) -> str:
+        """The try's log as text: one line per structured entry (its event and fields, JSON-encoded)."""
         path = (
             f"/api/v2/dags/{dag_id}/dagRuns/{urllib.request.quote(run_id)}/taskInstances/{task_id}"
             f"/logs/{try_number}?full_content=true"
         )
-        request = urllib.request.Request(self.api_url + path)
-        request.add_header("Authorization", f"Bearer {self.token()}")
-        request.add_header("Accept", "text/plain")
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.read().decode(errors="replace")
+        content = self._request("GET", path)["content"]
+        return "\n".join(
+            json.dumps(entry, ensure_ascii=False) if not isinstance(entry, str) else entry
+            for entry in content
+        )
 
     # --- the Vertex emulator ---------------------------------------------------------------------
 
