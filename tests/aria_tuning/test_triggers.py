@@ -32,6 +32,12 @@ def _state(emulator: Emulator, job: str) -> str:
     return short_state(VertexHook().client("tuning", resource_region(job)).get_tuning_job(name=job).state)
 
 
+def logged(capsys: pytest.CaptureFixture[str]) -> str:
+    """What the triggers logged (Airflow's structlog writes to the captured stdout/stderr)."""
+    captured = capsys.readouterr()
+    return captured.out + captured.err
+
+
 @pytest.mark.parametrize(
     "trigger",
     [
@@ -68,7 +74,9 @@ def test_transient_error_budget_is_bounded(vertex: str, datasets: dict[str, str]
     assert event["status"] == "error" and "polling failed" in event["message"]
 
 
-def test_paused_is_not_success(vertex: str, datasets: dict[str, str], emulator: Emulator) -> None:
+def test_paused_is_not_success(
+    vertex: str, datasets: dict[str, str], emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
     trigger = submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti())
     emulator.force(trigger.job_name, "pause")
 
@@ -81,6 +89,7 @@ def test_paused_is_not_success(vertex: str, datasets: dict[str, str], emulator: 
         return await asyncio.wait_for(waiting, 10)
 
     assert asyncio.run(wait_then_resume())["state"] == "SUCCEEDED"
+    assert f"{trigger.job_name} is PAUSED: not a success" in logged(capsys)
 
 
 @pytest.mark.parametrize("model", ["text-bison@001", "gemini-2.5-flash"])
@@ -155,3 +164,56 @@ def test_polls_read_only_the_fields_they_need(
     assert poll.name == full.name and poll.state == full.state
     assert not poll.runtime_config.gcs_output_directory and full.runtime_config.gcs_output_directory
     emulator.force(trigger.job_name, "succeed")
+
+
+class CountingClients(VertexTuningJobTrigger):
+    """The tuning trigger, counting the API clients it builds."""
+
+    built = 0
+
+    async def _client(self, service: str, region: str) -> object:
+        type(self).built += 1
+        return await super()._client(service, region)
+
+
+def test_one_client_per_trigger_and_every_change_is_logged(
+    vertex: str, datasets: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    trigger = submit(tuning_operator(datasets, train_steps=60), new_ti())  # polled for about a second
+    event = asyncio.run(first_event(CountingClients(**trigger.serialize()[1])))
+    assert event["status"] == "success" and CountingClients.built == 1
+    output = logged(capsys)
+    # The first poll may already see RUNNING (PENDING lasts 0.1 s); RUNNING lasts long enough.
+    for change in ("(start) -> ", " -> RUNNING", "RUNNING -> SUCCEEDED"):
+        assert f"{trigger.job_name}: state {change}" in output
+    assert "pipeline task large-language-model-tuner is RUNNING" in output
+    assert "pipeline task upload-llm-model is SUCCEEDED" in output
+
+
+def test_backoff_doubles_up_to_the_cap_with_jitter_and_resets_on_change() -> None:
+    trigger = VertexOperationTrigger(operation_names=["x"], poll_interval=1, max_poll_interval=5)
+    sleeps = [trigger._backoff(grow=True) for _ in range(5)]
+    caps = [2, 4, 5, 5, 5]
+    assert all(cap / 2 <= sleep <= cap for sleep, cap in zip(sleeps, caps, strict=True))
+    assert trigger._backoff(grow=False) <= 1
+
+
+@pytest.mark.parametrize(
+    ("state", "message", "expected"),
+    [
+        ("FAILED", "Resource exhausted: TPU quota", "Resource exhausted: TPU quota"),
+        ("EXPIRED", "", "the job ended EXPIRED without an error message"),
+        ("CANCELLED", "", "the job was cancelled"),
+    ],
+)
+def test_terminal_states_other_than_succeeded_are_errors(state: str, message: str, expected: str) -> None:
+    trigger = VertexTuningJobTrigger(job_name="projects/p/locations/l/pipelineJobs/j", method="pipeline")
+    final = trigger._final({"job": trigger.job_name, "state": state, "message": message})
+    assert final["status"] == "error" and final["message"] == expected
+
+
+def test_an_operation_that_cannot_be_read_is_an_error_event_naming_it(vertex: str) -> None:
+    missing = "projects/aria-local/locations/us-central1/endpoints/404404/operations/1"
+    event = asyncio.run(first_event(VertexOperationTrigger(operation_names=[missing], poll_interval=0.05)))
+    assert event["status"] == "error" and event["operation"] == missing
+    assert event["operations"] == [missing] and "not found" in event["message"].lower()
