@@ -57,6 +57,12 @@ def _wait(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float 
     raise SystemExit(f"{url} did not answer within {timeout:.0f}s; see {log}")
 
 
+def gcs_emulator_command(port: int, *, in_memory: bool = False) -> list[str]:
+    """The command line of gcp-storage-emulator on 127.0.0.1:`port` (in memory: nothing on disk)."""
+    command = [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1"]
+    return [*command, "--port", str(port), *(["--in-memory"] if in_memory else []), "-q"]
+
+
 def _spawn(
     name: str, argv: list[str], run_dir: Path, cwd: Path, env: dict[str, str]
 ) -> tuple[subprocess.Popen[bytes], Path]:
@@ -82,23 +88,7 @@ def start(run_dir: Path, gcs_port: int, vertex_port: int) -> int:
     gcs_dir.mkdir(exist_ok=True)
     env = {**os.environ, "STORAGE_EMULATOR_HOST": gcs_url}
     started: dict[str, Any] = {}
-    gcs, gcs_log = _spawn(
-        "gcs-emulator",
-        [
-            sys.executable,
-            "-m",
-            "gcp_storage_emulator",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(gcs_port),
-            "-q",
-        ],
-        run_dir,
-        gcs_dir,
-        env,
-    )
+    gcs, gcs_log = _spawn("gcs-emulator", gcs_emulator_command(gcs_port), run_dir, gcs_dir, env)
     started["gcs"] = {
         "pid": gcs.pid,
         "port": gcs_port,

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vertex_emulator.launcher import gcs_emulator_command
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -69,22 +71,7 @@ class Service:
 
 def start_gcs_emulator(log_dir: Path, port: int | None = None) -> tuple[Service, str]:
     port = port or free_port()
-    service = Service(
-        "gcs-emulator",
-        [
-            sys.executable,
-            "-m",
-            "gcp_storage_emulator",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--in-memory",
-            "-q",
-        ],
-        log_dir,
-    )
+    service = Service("gcs-emulator", gcs_emulator_command(port, in_memory=True), log_dir)
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/storage/v1/b", process=service.process)
     return service, url
