@@ -264,7 +264,7 @@ def airflow_env(
         "AIRFLOW_VAR_ARIA_PROJECT": "aria-local",
         "AIRFLOW_VAR_ARIA_DATA_BUCKET": "aria-datasets",
         "AIRFLOW_VAR_ARIA_PIPELINE_ROOT": "gs://aria-pipeline-root",
-        "ARIA_UPLOAD_INACTIVITY_SECONDS": os.environ.get("ARIA_UPLOAD_INACTIVITY_SECONDS", "5"),
+        "ARIA_UPLOAD_INACTIVITY_SECONDS": os.environ.get("ARIA_UPLOAD_INACTIVITY_SECONDS", "15"),
         "ARIA_SENSOR_POKE_SECONDS": os.environ.get("ARIA_SENSOR_POKE_SECONDS", "5"),
         "ARIA_VERTEX_POLL_SECONDS": os.environ.get("ARIA_VERTEX_POLL_SECONDS", "2"),
         # Locally the DAG runs when a person triggers it: an unpaused weekly schedule would start this
@@ -323,6 +323,22 @@ def _emulators(action: str, run_dir: Path, gcs_port: int, vertex_port: int) -> N
     subprocess.run(argv, check=action == "start", cwd=REPO)
 
 
+def slow_down_vertex(vertex_url: str) -> None:
+    """A tuning run of ~20 s and deploys of ~10 s: long enough to watch the tasks defer and resume.
+
+    A deferral that resumes within a few seconds can also race the LocalExecutor: the scheduler may read
+    the exit of the deferring process after the resumed one started, and fail the running task.
+    """
+    body = json.dumps({"secondsPerStep": 0.5, "operationSeconds": 10}).encode()
+    request = urllib.request.Request(
+        f"{vertex_url}/_emulator/settings",
+        data=body,
+        method="PATCH",
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+
+
 def up(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir).resolve()
     if (existing := State.load(run_dir)) and any(is_running(p) for p in existing.processes):
@@ -339,6 +355,7 @@ def up(args: argparse.Namespace) -> int:
         from scripts.sample_data import create_buckets, sample_versions, upload_version
 
         create_buckets(["aria-datasets", "aria-pipeline-root"])
+        slow_down_vertex(vertex_url)
         uris = [upload_version(version).uri for version in sample_versions()]
         if args.db == "postgres":
             db_url, data = start_postgres(run_dir / "postgres", args.pg_port)
