@@ -32,11 +32,15 @@ def canary_split(current: dict[str, int], percent: int) -> dict[str, int]:
     others = {k: v for k, v in current.items() if v > 0}
     if percent >= 100 or not others:
         return {"0": 100}
-    remaining, total = 100 - percent, sum(others.values())
-    split = {k: remaining * v // total for k, v in others.items()}
-    first = next(iter(split))
-    split[first] += remaining - sum(split.values())  # rounding leftovers
-    return {"0": percent, **split}
+    return {"0": percent, **scaled_split(others, 100 - percent)}
+
+
+def scaled_split(shares: dict[str, int], total: int) -> dict[str, int]:
+    """`shares` (positive) scaled to whole percentages adding up to exactly `total`."""
+    current = sum(shares.values())
+    split = {k: total * v // current for k, v in shares.items()}
+    split[next(iter(split))] += total - sum(split.values())  # rounding leftovers
+    return split
 
 
 def find_deployed(endpoint: Any, model_version: str) -> str | None:

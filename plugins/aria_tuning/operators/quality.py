@@ -17,11 +17,11 @@ from aria_tuning import quality_score as qs
 from aria_tuning import vertex_jobs as vj
 from aria_tuning.catalog import DataFormat, get_model
 from aria_tuning.errors import ConfigurationError, QualityGateFailed, VertexError
-from aria_tuning.hooks import is_not_found, vertex_call
+from aria_tuning.hooks import vertex_call
 from aria_tuning.links import VertexEndpointLink
 from aria_tuning.operators.base import VertexBaseOperator
-from aria_tuning.operators.deploy import find_deployed
-from aria_tuning.operators.registry import move_alias
+from aria_tuning.operators.deploy import find_deployed, scaled_split
+from aria_tuning.operators.registry import move_alias, version_with_alias
 
 _REPORT_TEXT = 500  # characters of each prompt/answer kept in the XCom report
 
@@ -182,25 +182,13 @@ class QualityGateOperator(VertexBaseOperator):
         return "".join(part.text for part in response.candidates[0].content.parts)
 
     def _fallback_split(self, models: Any, model: str, endpoint: Any, candidate: str) -> dict[str, int]:
-        """Traffic without the candidate: all to the production version if it is deployed, else nothing."""
-        try:
-            production = models.get_model(name=f"{model}@{self.production_alias}")
-            previous = find_deployed(endpoint, f"{model}@{production.version_id}")
-        except Exception as exc:
-            if not is_not_found(exc):
-                raise VertexError(
-                    f"reading alias {self.production_alias} failed: {exc}", resource=model
-                ) from exc
-            previous = None
+        """Traffic without the candidate: all to the deployed production version, else to the others."""
+        production = version_with_alias(models, model, self.production_alias)
+        previous = find_deployed(endpoint, f"{model}@{production.version_id}") if production else None
         if previous and previous != candidate:
             return {previous: 100}
         others = {k: v for k, v in dict(endpoint.traffic_split).items() if k != candidate and v > 0}
-        if not others:
-            return {}
-        total = sum(others.values())
-        split = {k: 100 * v // total for k, v in others.items()}
-        split[next(iter(split))] += 100 - sum(split.values())
-        return split
+        return scaled_split(others, 100) if others else {}
 
     def _undeploy(self, client: Any, deployed_id: str) -> str:
         """Start undeploying the failed candidate; the operation finishes on Vertex, not on a worker."""

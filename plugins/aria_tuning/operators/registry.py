@@ -12,7 +12,7 @@ from typing import Any
 from airflow.sdk import Context
 
 from aria_tuning import vertex_jobs as vj
-from aria_tuning.errors import ConfigurationError
+from aria_tuning.errors import ConfigurationError, VertexError
 from aria_tuning.hooks import is_not_found, vertex_call
 from aria_tuning.links import VertexModelLink
 from aria_tuning.operators.base import VertexBaseOperator
@@ -20,14 +20,23 @@ from aria_tuning.operators.base import VertexBaseOperator
 LABEL_TUNING_JOB = "aria-tuning-job"
 
 
+def version_with_alias(client: Any, model: str, alias: str) -> Any | None:
+    """The version of `model` holding `alias`, or None when no version holds it."""
+    try:
+        return vertex_call(
+            model,
+            f"reading the version with alias {alias}",
+            lambda: client.get_model(name=f"{model}@{alias}"),
+        )
+    except VertexError as exc:
+        if exc.__cause__ is not None and is_not_found(exc.__cause__):
+            return None
+        raise
+
+
 def move_alias(client: Any, model: str, version_name: str, alias: str) -> None:
     """Give `alias` to `version_name` (`.../models/ID@VERSION`), taking it from the version holding it."""
-    try:
-        holder = client.get_model(name=f"{model}@{alias}")
-    except Exception as exc:
-        if not is_not_found(exc):
-            raise
-        holder = None
+    holder = version_with_alias(client, model, alias)
     version_id = version_name.rsplit("@", 1)[1]
     if holder is not None and holder.version_id == version_id:
         return

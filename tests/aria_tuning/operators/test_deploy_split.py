@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from aria_tuning.operators.deploy import canary_split
+from aria_tuning.operators.deploy import canary_split, scaled_split
 
 
 @pytest.mark.parametrize(
@@ -19,3 +19,15 @@ from aria_tuning.operators.deploy import canary_split
 def test_canary_split_sums_to_100(current: dict, percent: int, expected: dict) -> None:
     split = canary_split(current, percent)
     assert split == expected and sum(split.values()) == 100
+
+
+@pytest.mark.parametrize(
+    ("shares", "total", "expected"),
+    [
+        ({"1": 90}, 100, {"1": 100}),
+        ({"1": 1, "2": 1, "3": 1}, 100, {"1": 34, "2": 33, "3": 33}),
+        ({"1": 30, "2": 10}, 80, {"1": 60, "2": 20}),
+    ],
+)
+def test_scaled_split_adds_up_to_exactly_the_total(shares: dict, total: int, expected: dict) -> None:
+    assert scaled_split(shares, total) == expected

@@ -9,10 +9,10 @@ import pytest
 from aria_tuning.errors import ConfigurationError, VertexError
 from aria_tuning.hooks import VertexHook
 from aria_tuning.operators.deploy import DeployModelOperator
-from aria_tuning.operators.registry import LABEL_TUNING_JOB, RegisterModelOperator
+from aria_tuning.operators.registry import LABEL_TUNING_JOB, RegisterModelOperator, version_with_alias
 from aria_tuning.vertex_jobs import resource_id, resource_region
 
-from tests.aria_tuning.conftest import FAST, new_ti, run_direct, submit, tuning_operator
+from tests.aria_tuning.conftest import FAST, Emulator, new_ti, run_direct, submit, tuning_operator
 from tests.support.processes import emulator_control
 
 
@@ -150,3 +150,15 @@ def test_a_failed_deploy_operation_names_the_endpoint_and_quotes_vertex() -> Non
     with pytest.raises(VertexError, match="Quota exceeded for custom model serving") as failed:
         operator.execute_deployed({}, event)  # type: ignore[arg-type]
     assert failed.value.resource == endpoint
+
+
+def test_an_alias_nobody_holds_is_none_and_other_errors_name_the_model(emulator: Emulator) -> None:
+    from google.api_core.exceptions import Forbidden
+
+    model = f"projects/aria-local/locations/us-central1/models/missing-{uuid.uuid4().hex[:6]}"
+    client = VertexHook().client("model", "us-central1")
+    assert version_with_alias(client, model, "production") is None
+    emulator.fault(status=403, rate=1.0, method="GET", path=f"{model.rsplit('/', 1)[1]}@production", count=1)
+    with pytest.raises(VertexError, match="reading the version with alias production") as failed:
+        version_with_alias(client, model, "production")
+    assert failed.value.resource == model and isinstance(failed.value.__cause__, Forbidden)
