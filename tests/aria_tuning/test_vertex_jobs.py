@@ -132,3 +132,19 @@ def test_short_state_and_console_urls() -> None:
     assert vj.model_console_url("projects/p/locations/us-central1/models/42@3").endswith(
         "/models/locations/us-central1/models/42/versions/3?project=p"
     )
+
+
+@pytest.mark.parametrize("base_model", ["text-bison@001", "gemini-2.5-flash"])
+def test_service_account_and_cmek_reach_both_job_bodies(base_model: str) -> None:
+    key = "projects/aria-local/locations/europe-west4/keyRings/aria/cryptoKeys/tuning"
+    request = vj.validate_tuning_request(
+        **{**GOOD, "base_model": base_model, "epochs": 1, "region": None},
+        service_account="tuner@aria-local.iam.gserviceaccount.com",
+        kms_key_name=key,
+    )
+    pipeline = request.method is TuningMethod.PIPELINE
+    body = (vj.pipeline_job_body if pipeline else vj.tuning_job_body)(request, "key", 1)
+    assert body["service_account"] == "tuner@aria-local.iam.gserviceaccount.com"
+    assert body["encryption_spec"] == {"kms_key_name": key}
+    if pipeline:  # the template also takes the key as a parameter, for what it creates
+        assert body["runtime_config"]["parameter_values"]["encryption_spec_key_name"] == key
