@@ -116,14 +116,14 @@ PARAMS = {
         "below 100 is a canary.",
     ),
     "quality_threshold": Param(
-        0.4,
+        0.35,
         type="number",
         minimum=0,
         maximum=1,
         title="Quality threshold",
         description="Minimum score to promote: the mean of the exact-match rate and the mean text "
         "similarity (0..1) of the answers to held-out eval prompts. Generated answers rarely match "
-        "word for word, so 0.4 asks for about 0.8 similarity.",
+        "word for word, so 0.35 asks for about 0.7 similarity.",
     ),
     "dry_run": Param(
         False,
