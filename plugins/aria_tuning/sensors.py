@@ -9,7 +9,8 @@ deferred task resumes in `execute_complete`, which hands the event back to a pro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
@@ -64,10 +65,35 @@ class _LazyProviderSensor(BaseOperator):
     def execute(self, context: Context) -> Any:
         # The provider sensor raises TaskDeferred with method_name="execute_complete": the task
         # resumes on this operator's execute_complete below.
-        return self.provider_sensor().execute(context)
+        sensor = self.provider_sensor()
+        with _inside_task_runner(sensor):
+            return sensor.execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        return self.provider_sensor().execute_complete(context, event)  # type: ignore[attr-defined]
+        sensor = self.provider_sensor()
+        with _inside_task_runner(sensor):
+            return sensor.execute_complete(context, event)  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def _inside_task_runner(sensor: BaseOperator) -> Iterator[None]:
+    """Let the inner sensor run as part of this task (the Task Runner is running us, not it).
+
+    Without this, Airflow's ExecutorSafeguard logs "execute cannot be called outside of the Task
+    Runner" for the delegated call. Its tracker is internal: if it moved, the call still works and
+    only the warning comes back.
+    """
+    try:
+        from airflow.sdk.bases.operator import ExecutorSafeguard
+
+        token = ExecutorSafeguard.tracker.set(sensor)
+    except (ImportError, AttributeError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        ExecutorSafeguard.tracker.reset(token)
 
 
 class GCSPrefixSensor(_LazyProviderSensor):
