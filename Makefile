@@ -55,5 +55,11 @@ deploy-composer: ## upload dags/ plugins/ include/ and requirements to Cloud Com
 bench-prep: $(STAMP) ## data-prep benchmark: 1M examples (~0.5 GB) validate+convert+split, MB/s, peak RSS, pandas baseline
 	$(PY) -m bench.prep_bench
 
+bench: $(STAMP) ## all benchmarks (parse cost, 500 waits, slot-seconds, detection latency, data prep) -> bench/RESULTS.md
+	$(PY) -m bench.run_all
+
+faults: $(STAMP) ## the whole fault suite (8 scenarios on a real local Airflow); `make test` runs the CI subset
+	ARIA_FAULTS=all $(PY) -m pytest tests/faults -m faults -rA
+
 clean: ## remove run state and caches (keeps .venv)
 	rm -rf $(RUN_DIR) .pytest_cache .mypy_cache .ruff_cache
