@@ -80,6 +80,25 @@ def run_fresh_python(code: str, env: dict[str, str] | None = None, timeout: floa
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def run_driver(module: str, args: Sequence[str], work: Path, name: str, timeout: float) -> dict:
+    """Run `python -m module args... --out FILE` in a fresh interpreter (output to `name`.log in `work`);
+    returns the JSON object the driver wrote to FILE."""
+    out, log = work / f"{name}.json", work / f"{name}.log"
+    with log.open("wb") as sink:
+        completed = subprocess.run(
+            [sys.executable, "-m", module, *args, "--out", str(out)],
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            check=False,
+        )
+    if completed.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise RuntimeError(f"{module} ({name}) failed with {completed.returncode}:\n{tail}")
+    return dict(json.loads(out.read_text()))
+
+
 def machine_description() -> dict[str, str]:
     cpu = platform.processor() or "unknown"
     try:

@@ -16,6 +16,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench.common import Row, Section
 
@@ -80,10 +81,10 @@ def measure(repetitions: int) -> list[dict]:
     return results
 
 
-def _first_job(stack: object, checks: object, run_id: str, timeout: float) -> object:
+def _first_job(stack: Any, checks: Any, run_id: str, timeout: float) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        jobs = checks.tuning_jobs(stack, run_id)  # type: ignore[attr-defined]
+        jobs = checks.tuning_jobs(stack, run_id)
         if jobs:
             return min(jobs, key=lambda j: j.create_time)
         time.sleep(0.5)

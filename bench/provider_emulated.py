@@ -25,6 +25,7 @@ class EmulatedPipelineJobAsyncHook(PipelineJobAsyncHook):
         self.api_endpoint = api_endpoint
 
     async def get_pipeline_service_client(self, region: str | None = None) -> Any:
+        from google.api_core.client_options import ClientOptions
         from google.cloud.aiplatform_v1 import PipelineServiceAsyncClient
 
         sync_hook = await self.get_sync_hook()
@@ -32,7 +33,7 @@ class EmulatedPipelineJobAsyncHook(PipelineJobAsyncHook):
             credentials=sync_hook.get_credentials(),
             client_info=CLIENT_INFO,
             transport="rest_asyncio",
-            client_options={"api_endpoint": self.api_endpoint},
+            client_options=ClientOptions(api_endpoint=self.api_endpoint),
         )
 
 

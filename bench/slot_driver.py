@@ -104,7 +104,7 @@ class ArtifactRegistryStandIn(urllib.request.BaseHandler):
         headers = email.message.Message()
         headers["Content-Type"] = "application/json"
         response = urllib.response.addinfourl(io.BytesIO(body), headers, request.full_url, code=200)
-        response.msg = "OK"
+        response.msg = "OK"  # type: ignore[attr-defined]
         return response
 
 

@@ -9,13 +9,10 @@ job length is fitted with a line and read at 600 s (10 minutes of emulator time)
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import ROOT, Row, Section
+from bench.common import Row, Section, run_driver
 from bench.offline_cloud import offline_cloud, pipeline_client, upload_tuning_dataset
 
 SECONDS_PER_STEP = 0.25
@@ -25,37 +22,8 @@ TARGET_JOB_SECONDS = 600.0
 
 def _drive(kind: str, endpoint: str, steps: int, dataset: str, work: Path) -> dict:
     run_id = f"bench-slots-{kind}-{steps}"
-    out = work / f"{run_id}.json"
-    log = work / f"{run_id}.log"
-    with log.open("wb") as sink:
-        completed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.slot_driver",
-                "--kind",
-                kind,
-                "--endpoint",
-                endpoint,
-                "--train-steps",
-                str(steps),
-                "--dataset",
-                dataset,
-                "--run-id",
-                run_id,
-                "--out",
-                str(out),
-            ],
-            cwd=ROOT,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            timeout=900,
-            check=False,
-        )
-    if completed.returncode != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-        raise RuntimeError(f"slot driver ({kind}, {steps} steps) failed with {completed.returncode}:\n{tail}")
-    return json.loads(out.read_text())
+    args = ["--kind", kind, "--endpoint", endpoint, "--train-steps", str(steps), "--dataset", dataset]
+    return run_driver("bench.slot_driver", [*args, "--run-id", run_id], work, run_id, timeout=900)
 
 
 def _job_seconds(endpoint: str, job_name: str) -> float | None:

@@ -8,53 +8,20 @@ first: ours may cancel a job when its wait is cancelled, which would end the pro
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import ROOT, Row, Section
+from bench.common import Row, Section, run_driver
 from bench.offline_cloud import create_pipeline_jobs, offline_cloud, upload_tuning_dataset
 
 SECONDS_PER_STEP = 1.0
 TRAIN_STEPS = 3000  # 3,000 s of emulator time: every job is still RUNNING when the benchmark ends
 
 
-def _drive(
-    kind: str, endpoint: str, jobs_file: Path, work: Path, poll_interval: float, window: float
-) -> dict:
-    out = work / f"{kind}.json"
-    log = work / f"{kind}-driver.log"
-    with log.open("wb") as sink:
-        completed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.wait_driver",
-                "--kind",
-                kind,
-                "--endpoint",
-                endpoint,
-                "--jobs",
-                str(jobs_file),
-                "--poll-interval",
-                str(poll_interval),
-                "--window",
-                str(window),
-                "--out",
-                str(out),
-            ],
-            cwd=ROOT,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            timeout=600,
-            check=False,
-        )
-    if completed.returncode != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-        raise RuntimeError(f"wait driver ({kind}) failed with {completed.returncode}:\n{tail}")
-    return json.loads(out.read_text())
+def _drive(kind: str, endpoint: str, jobs: Path, work: Path, poll_interval: float, window: float) -> dict:
+    args = ["--kind", kind, "--endpoint", endpoint, "--jobs", str(jobs)]
+    args += ["--poll-interval", str(poll_interval), "--window", str(window)]
+    return run_driver("bench.wait_driver", args, work, f"waits-{kind}", timeout=600)
 
 
 def measure(waits: int, poll_interval: float, window: float, kinds: tuple[str, ...]) -> dict[str, dict]:

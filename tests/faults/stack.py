@@ -13,6 +13,7 @@ import os
 import secrets
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -168,7 +169,7 @@ class AirflowStack:
         failed = []
         for run in self.runs(dag_id):
             if run["run_type"] == "scheduled" and run["state"] in ("queued", "running"):
-                path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.request.quote(run['dag_run_id'])}"
+                path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run['dag_run_id'])}"
                 self._request("PATCH", path, {"state": "failed"})
                 failed.append(run["dag_run_id"])
         return failed
@@ -178,7 +179,7 @@ class AirflowStack:
         return str(self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)["dag_run_id"])
 
     def run(self, run_id: str, dag_id: str = DAG_ID) -> dict[str, Any]:
-        return dict(self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{urllib.request.quote(run_id)}"))
+        return dict(self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}"))
 
     def runs(self, dag_id: str = DAG_ID) -> list[dict[str, Any]]:
         return list(self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100")["dag_runs"])
@@ -195,14 +196,14 @@ class AirflowStack:
         )
 
     def task_instances(self, run_id: str, dag_id: str = DAG_ID) -> list[dict[str, Any]]:
-        path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.request.quote(run_id)}/taskInstances"
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances"
         return list(self._request("GET", path)["task_instances"])
 
     def task_states(self, run_id: str, dag_id: str = DAG_ID) -> dict[str, str | None]:
         return {ti["task_id"]: ti["state"] for ti in self.task_instances(run_id, dag_id)}
 
     def task_instance(self, run_id: str, task_id: str, dag_id: str = DAG_ID) -> dict[str, Any]:
-        path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.request.quote(run_id)}/taskInstances/{task_id}"
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}"
         return dict(self._request("GET", path))
 
     def wait_task_state(
@@ -219,13 +220,13 @@ class AirflowStack:
         )
 
     def mark_task(self, run_id: str, task_id: str, new_state: str, dag_id: str = DAG_ID) -> None:
-        path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.request.quote(run_id)}/taskInstances/{task_id}"
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}"
         self._request("PATCH", path, {"new_state": new_state})
 
     def task_log(self, run_id: str, task_id: str, try_number: int, dag_id: str = DAG_ID) -> str:
         """The try's log as text: one line per structured entry (its event and fields, JSON-encoded)."""
         path = (
-            f"/api/v2/dags/{dag_id}/dagRuns/{urllib.request.quote(run_id)}/taskInstances/{task_id}"
+            f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances/{task_id}"
             f"/logs/{try_number}?full_content=true"
         )
         content = self._request("GET", path)["content"]
