@@ -141,6 +141,8 @@ def _fmt(value: float | None, unit: str = "") -> str:
 
 
 def _met(row: Row) -> str:
+    if row.note == "informative":
+        return "n/a"
     if row.met is None:
         return "not measured"
     return "yes" if row.met else "**no**"
