@@ -49,7 +49,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down (and its environment restored) before other packages run
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
     started = AirflowStack(tmp_path_factory.mktemp("faults"), extra_env=SUITE_ENV)
     try:

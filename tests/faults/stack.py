@@ -66,12 +66,16 @@ class AirflowStack:
     processes: dict[str, la.Started] = field(default_factory=dict)
     password: str = ""
     _token: str = ""
+    _previous_gcs_host: str | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> AirflowStack:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.gcs, self.gcs_url = start_gcs_emulator(self.logs)
+        # In-process GCS clients of the suite talk to this stack's emulator until stop() gives the
+        # session's own emulator back to the tests that run after the suite.
+        self._previous_gcs_host = os.environ.get("STORAGE_EMULATOR_HOST")
         os.environ["STORAGE_EMULATOR_HOST"] = self.gcs_url
         self.vertex = VertexEmulatorProcess(
             self.logs,
@@ -111,6 +115,10 @@ class AirflowStack:
             self.vertex.stop()
         if self.gcs:
             self.gcs.stop()
+        if self._previous_gcs_host is None:
+            os.environ.pop("STORAGE_EMULATOR_HOST", None)
+        else:
+            os.environ["STORAGE_EMULATOR_HOST"] = self._previous_gcs_host
 
     @property
     def logs(self) -> Path:
