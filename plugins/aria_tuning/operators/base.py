@@ -11,6 +11,19 @@ from airflow.sdk import BaseOperator
 from aria_tuning.hooks import VertexHook
 
 
+def fail_without_retry(error: Exception) -> Exception:
+    """An exception that fails the task at once, skipping its remaining retries; raise it `from error`.
+
+    For failures that a retry would only repeat (bad parameters, a tuning job Vertex ran to FAILED):
+    retrying those costs time or, worse, a second paid TPU run. Clearing the task still runs it again.
+    """
+    try:
+        from airflow.sdk.exceptions import AirflowFailException
+    except ImportError:  # Airflow 3.1 keeps it in airflow.exceptions only
+        from airflow.exceptions import AirflowFailException
+    return AirflowFailException(f"{type(error).__name__}: {error}")
+
+
 class VertexBaseOperator(BaseOperator):
     """Base of the four operators; `hook` is built once per task run, on first use."""
 

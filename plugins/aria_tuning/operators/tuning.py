@@ -16,10 +16,10 @@ from airflow.sdk import Context
 
 from aria_tuning import vertex_jobs as vj
 from aria_tuning.catalog import TuningMethod
-from aria_tuning.errors import VertexError, VertexJobFailed
+from aria_tuning.errors import AriaTuningError, VertexError, VertexJobFailed
 from aria_tuning.hooks import is_already_exists, vertex_call
 from aria_tuning.links import VertexEndpointLink, VertexModelLink, VertexTuningJobLink
-from aria_tuning.operators.base import VertexBaseOperator
+from aria_tuning.operators.base import VertexBaseOperator, fail_without_retry
 from aria_tuning.triggers import VertexTuningJobTrigger
 
 
@@ -74,9 +74,11 @@ class VertexTuningOperator(VertexBaseOperator):
         max_poll_interval: float = 600.0,
         transient_error_budget: int = 20,
         cancel_on_kill: bool = True,
+        retry_failed_jobs: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.retry_failed_jobs = retry_failed_jobs
         self.base_model = base_model
         self.training_data_uri = training_data_uri
         self.evaluation_data_uri = evaluation_data_uri
@@ -120,7 +122,10 @@ class VertexTuningOperator(VertexBaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any] | None:
-        request = self.validate()
+        try:
+            request = self.validate()
+        except AriaTuningError as exc:
+            raise fail_without_retry(exc) from exc  # no Vertex call was made; a retry would fail alike
         if warning := request.model.retirement_warning():
             self.log.warning(warning)
         ti = context["ti"]
@@ -227,7 +232,13 @@ class VertexTuningOperator(VertexBaseOperator):
     def _result(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         job, state, method = event.get("job") or "", event.get("state") or "UNKNOWN", event.get("method")
         if event.get("status") != "success":
-            raise VertexJobFailed(f"tuning ended {state}: {event.get('message')}", resource=job, state=state)
+            message = f"tuning ended {state}: {event.get('message')}"
+            failed = VertexJobFailed(message, resource=job, state=state)
+            if self.retry_failed_jobs:
+                raise failed  # the retry resubmits under a new attempt id
+            # A run Vertex ended FAILED/EXPIRED/CANCELLED mostly fails again the same way (data, quota,
+            # permissions, a user's cancel): an automatic retry would pay for a second doomed TPU run.
+            raise fail_without_retry(failed) from failed
         if not event.get("tuned_model"):
             raise VertexError("the job succeeded but names no tuned model", resource=job)
         VertexModelLink.persist(context, vj.model_console_url(event["tuned_model"]))

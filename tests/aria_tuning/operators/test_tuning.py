@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 from aria_tuning.errors import AriaTuningError, VertexJobFailed
 
 from tests.aria_tuning.conftest import (
@@ -72,17 +73,21 @@ def test_reexecution_after_worker_death_reattaches(
     assert len(jobs_for(vertex, ti, region, pipeline)) == 1
 
 
-def test_failed_job_fails_with_vertex_message_and_retry_submits_a_new_attempt(
+def test_failed_job_fails_the_task_without_automatic_retry_and_a_clear_resubmits(
     vertex: str, datasets: dict[str, str], emulator: Emulator
 ) -> None:
     ti = new_ti()
     message = "Quota exceeded for TPU v3 pod cores in europe-west4"
     operator = tuning_operator(datasets, train_steps=LONG_STEPS)
-    with pytest.raises(VertexJobFailed) as failed:
+    with pytest.raises(AirflowFailException) as failed:
         run_direct(operator, ti, before_trigger=lambda t: emulator.force(t.job_name, "fail", message))
-    job = failed.value.resource
-    assert message in str(failed.value) and job in str(failed.value) and failed.value.state == "FAILED"
+    cause = failed.value.__cause__
+    assert isinstance(cause, VertexJobFailed) and cause.state == "FAILED"
+    job = cause.resource
+    assert message in str(failed.value) and job in str(failed.value)
     assert job.endswith("-a1")
+
+    # A user clearing the task (a deliberate new try) resubmits under a new attempt id.
 
     retry = submit(tuning_operator(datasets, train_steps=LONG_STEPS), ti)
     assert retry.job_name.endswith("-a2") and retry.job_name != job
@@ -104,9 +109,19 @@ def test_bad_parameters_fail_before_any_vertex_call(
     vertex: str, datasets: dict[str, str], change: dict, words: str
 ) -> None:
     before = emulator_control(vertex, "counts")["requests"]
-    with pytest.raises(AriaTuningError, match=re.escape(words)):
+    with pytest.raises(AirflowFailException, match=re.escape(words)) as failed:
         tuning_operator(datasets, **change).execute({"ti": new_ti()})
+    assert isinstance(failed.value.__cause__, AriaTuningError)
     assert emulator_control(vertex, "counts")["requests"] == before
+
+
+def test_retry_failed_jobs_lets_airflow_retry_a_failed_job(
+    vertex: str, datasets: dict[str, str], emulator: Emulator
+) -> None:
+    ti = new_ti()
+    operator = tuning_operator(datasets, train_steps=LONG_STEPS, retry_failed_jobs=True)
+    with pytest.raises(VertexJobFailed, match="preempted"):
+        run_direct(operator, ti, before_trigger=lambda t: emulator.force(t.job_name, "fail", "preempted"))
 
 
 def test_transient_errors_in_execute_are_retried(
