@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
@@ -58,6 +59,15 @@ class Section:
     title: str
     rows: list[Row] = field(default_factory=list)
     text: str = ""
+
+
+def importable(module: str) -> bool:
+    """Whether `module` imports: a benchmark measures "ours" only once the component exists."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 def median_of(repetitions: int, measure: Callable[[], float]) -> float:

@@ -12,7 +12,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from bench.common import Row, Section, run_driver
+from bench.common import Row, Section, importable, run_driver
 from bench.offline_cloud import offline_cloud, pipeline_client, upload_tuning_dataset
 
 SECONDS_PER_STEP = 0.25
@@ -59,7 +59,7 @@ def measure(kinds: tuple[str, ...]) -> dict[str, list[dict]]:
 
 
 def section() -> Section:
-    kinds = ("provider", "ours") if _ours_available() else ("provider",)
+    kinds = ("provider", "ours") if importable("aria_tuning.operators.tuning") else ("provider",)
     results = measure(kinds)
     lines = {
         kind: _fit([(r["job_seconds"], r["slot_seconds"]) for r in runs]) for kind, runs in results.items()
@@ -128,14 +128,6 @@ Slot-seconds against job length, read at 600 s (10 minutes of emulator time):
 {fits}{missing}
 """
     return Section("3. Worker slot-seconds per tuning run", rows, text)
-
-
-def _ours_available() -> bool:
-    try:
-        from aria_tuning.operators.tuning import VertexTuningOperator  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def main() -> None:

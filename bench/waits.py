@@ -11,7 +11,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from bench.common import Row, Section, run_driver
+from bench.common import Row, Section, importable, run_driver
 from bench.offline_cloud import create_pipeline_jobs, offline_cloud, upload_tuning_dataset
 
 SECONDS_PER_STEP = 1.0
@@ -38,7 +38,7 @@ def measure(waits: int, poll_interval: float, window: float, kinds: tuple[str, .
 
 
 def section(waits: int = 500, poll_interval: float = 10, window: float = 30) -> Section:
-    kinds = ("provider", "ours") if _ours_available() else ("provider",)
+    kinds = ("provider", "ours") if importable("bench.our_components") else ("provider",)
     figures = measure(waits, poll_interval, window, kinds)
     provider = figures["provider"]
     ours = figures.get("ours")
@@ -114,14 +114,6 @@ Side finding: with that transport the provider leaks one unclosed aiohttp sessio
         + missing
     )
     return Section("2. Waiting at scale", rows, text)
-
-
-def _ours_available() -> bool:
-    try:
-        from bench.our_components import make_our_trigger  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def main() -> None:
