@@ -3,7 +3,9 @@
 Three variants, interleaved so machine load hits them alike, each in its own fresh interpreter:
 `import airflow.sdk` alone, our dags/aria_text_tuning.py, and bench/provider_dag.py (the same flow with
 the Google provider's Vertex AI operators). Time is measured inside the interpreter around the import;
-memory is the process's peak RSS (ru_maxrss) when the import is done.
+memory is the process's peak RSS (VmHWM) when the import is done.
+VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork+exec, so a fresh interpreter started
+by a large parent would report the parent's peak.
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ PROVIDER_DAG = ROOT / "bench" / "provider_dag.py"
 
 # Everything the measurement itself needs is imported before the clock starts.
 _PROBE = """
-import importlib.util, json, resource, sys, time
+import importlib.util, json, sys, time
 sys.path[:0] = [{plugins!r}, {dags!r}]
 t0 = time.perf_counter()
 {body}
 seconds = time.perf_counter() - t0
 print(json.dumps({{
     "seconds": seconds,
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_rss_mb": int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024,
     "modules": len(sys.modules),
     "google_clients": sorted({{m.split(".")[2] for m in sys.modules
                               if m.startswith(("google.cloud.aiplatform", "google.cloud.storage"))

@@ -1,6 +1,7 @@
 """Data-prep benchmark: validate + convert + split of 1,000,000 examples (~0.5 GB of JSONL).
 
-Each measurement runs in a fresh interpreter so peak RSS (ru_maxrss) belongs to that run alone:
+Each measurement runs in a fresh interpreter so peak RSS (VmHWM; ru_maxrss
+would carry the parent's peak across fork+exec) belongs to that run alone:
 ours (`prepare_dataset`) at 100k and 1M examples, and the naive baseline on the same 1M file
 (`pandas.read_json(lines=True)` then `to_json(lines=True)`). The data is generated into a
 temporary directory and deleted afterwards; nothing is committed.
@@ -72,7 +73,7 @@ _WORDS = [
 ]
 
 _OURS = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {plugins!r})
 from aria_tuning.dataprep import prepare_dataset
 t0 = time.perf_counter(); c0 = time.process_time()
@@ -80,13 +81,13 @@ result = prepare_dataset([{source!r}], "text-bison@002", {out!r}, max_train_step
 print(json.dumps({{
     "seconds": time.perf_counter() - t0,
     "cpu_seconds": time.process_time() - c0,
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_rss_mb": int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024,
     "counts": result.counts,
 }}))
 """
 
 _PANDAS = """
-import json, resource, time
+import json, time
 import pandas as pd
 t0 = time.perf_counter(); c0 = time.process_time()
 frame = pd.read_json({source!r}, lines=True)
@@ -94,7 +95,7 @@ frame.to_json({out!r}, orient="records", lines=True, force_ascii=False)
 print(json.dumps({{
     "seconds": time.perf_counter() - t0,
     "cpu_seconds": time.process_time() - c0,
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_rss_mb": int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024,
     "rows": len(frame),
 }}))
 """
