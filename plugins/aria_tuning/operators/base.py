@@ -20,7 +20,7 @@ def fail_without_retry(error: Exception) -> Exception:
     try:
         from airflow.sdk.exceptions import AirflowFailException
     except ImportError:  # Airflow 3.1 keeps it in airflow.exceptions only
-        from airflow.exceptions import AirflowFailException
+        from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
     return AirflowFailException(f"{type(error).__name__}: {error}")
 
 
