@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.processes import Service, free_port, start_gcs_emulator, wait_http
+from tests.support.processes import Service, free_port, start_gcs_emulator
+from vertex_emulator.launcher import exited, wait_http
 
 PROJECT = "aria-local"
 REGION = "europe-west4"
@@ -49,7 +50,7 @@ def start_vertex_emulator(
     argv += ["--gcs-endpoint", gcs_url]
     service = Service("vertex-emulator", argv, log_dir)
     url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/_emulator/health", timeout=60, process=service.process)
+    wait_http(f"{url}/_emulator/health", 60, exited(service.process))
     return service, url
 
 

@@ -120,18 +120,13 @@ def _is_zombie(pid: int) -> bool:
 
 
 def wait_http(url: str, timeout: float, started: Started | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if started is not None and not is_running(started):
-            raise RuntimeError(f"{started.name} exited before {url} answered; see {started.log}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
+    """`vertex_emulator.launcher.wait_http`, failing early when `started` has exited."""
+    from vertex_emulator.launcher import wait_http as wait
+
+    def gone() -> str | None:
+        return f"{started.name} exited (see {started.log})" if started and not is_running(started) else None
+
+    wait(url, timeout, gone)
 
 
 # --- PostgreSQL from the machine's packages ----------------------------------------------------

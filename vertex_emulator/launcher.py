@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,19 +43,39 @@ def _same_process(entry: dict[str, Any]) -> bool:
     return entry["module"] in cmdline.read_bytes().decode(errors="replace")
 
 
-def _wait(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+def wait_http(url: str, timeout: float, gone: Callable[[], str | None] | None = None) -> None:
+    """Wait until `url` answers any HTTP status (a 404 still proves the server is up).
+
+    `gone()` returns why the serving process is no longer running (or None while it is), so a crash
+    fails at once instead of after `timeout`. Raises RuntimeError then, TimeoutError on time-out.
+    Shared by the launcher, `make up`/`make demo` (scripts/) and the test fixtures.
+    """
     deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{url}: the process exited with {process.returncode}; see {log}")
+        if gone is not None and (reason := gone()):
+            raise RuntimeError(f"{reason} before {url} answered")
         try:
             urllib.request.urlopen(url, timeout=2)
             return
         except urllib.error.HTTPError:
             return
-        except OSError:
+        except OSError as exc:
+            last_error = exc
             time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {timeout:.0f}s; see {log}")
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s") from last_error
+
+
+def exited(process: subprocess.Popen[bytes]) -> Callable[[], str | None]:
+    """A `gone` check for `wait_http` on a child process."""
+    return lambda: None if process.poll() is None else f"{process.args!r} exited with {process.returncode}"
+
+
+def _wait(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+    try:
+        wait_http(url, timeout, exited(process))
+    except (RuntimeError, TimeoutError) as exc:
+        raise SystemExit(f"{exc}; see {log}") from exc
 
 
 def gcs_emulator_command(port: int, *, in_memory: bool = False) -> list[str]:

@@ -7,37 +7,18 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vertex_emulator.launcher import gcs_emulator_command
+from vertex_emulator.launcher import exited, gcs_emulator_command, wait_http
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
-    """Wait until `url` answers any HTTP status; fail early if `process` died."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode} before {url} answered")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError as exc:
-            last_error = exc
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout}s") from last_error
 
 
 class Service:
@@ -73,7 +54,7 @@ def start_gcs_emulator(log_dir: Path, port: int | None = None) -> tuple[Service,
     port = port or free_port()
     service = Service("gcs-emulator", gcs_emulator_command(port, in_memory=True), log_dir)
     url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/storage/v1/b", process=service.process)
+    wait_http(f"{url}/storage/v1/b", 30, exited(service.process))
     return service, url
 
 
@@ -106,7 +87,7 @@ class VertexEmulatorProcess:
             argv += ["--state-dir", str(self.state_dir)]
         service = Service(self.name, argv + self.extra_args, self.log_dir)
         try:
-            wait_http(f"{self.url}/_emulator/health", timeout=60, process=service.process)
+            wait_http(f"{self.url}/_emulator/health", 60, exited(service.process))
         except Exception:
             service.stop()
             raise RuntimeError(f"{self.name} did not start:\n{service.log_tail()}") from None
