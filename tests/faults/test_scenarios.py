@@ -149,10 +149,15 @@ def test_s5_vertex_failure_fails_the_task_with_vertexs_message(stack: AirflowSta
     message = "The replica workerpool0-0 exited with a non-zero status of 13 (fault suite)"
     # The tune task has a retry (for a dead worker), but a job Vertex ran to FAILED fails the task
     # without it: a second paid run would most likely fail the same way.
-    deadline = time.monotonic() + 600
-    while not checks.tuning_jobs(stack, run_id) and time.monotonic() < deadline:
-        time.sleep(0.5)
+    # Fail the job once the task is deferred and its trigger polls, as on a real (hours-long) run: a
+    # job failing within seconds of the deferral races LocalExecutor's handling of the deferring
+    # process, which can put the task up for retry before the failure arrives (an Airflow race).
+    stack.wait_task_state(run_id, TUNE, {"deferred"}, timeout=300)
     (job,) = checks.tuning_jobs(stack, run_id)
+    polls = _job_gets(stack)
+    deadline = time.monotonic() + 60
+    while _job_gets(stack) == polls and time.monotonic() < deadline:
+        time.sleep(0.2)
     stack.control("POST", f"jobs/{job.name}:fail", {"message": message})
     stack.wait_run(run_id, timeout=600)
     states = stack.task_states(run_id)
