@@ -284,15 +284,10 @@ connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default 
         task_id="tune",
         doc_md="Launches the tuning run (pipeline for text-bison, tuningJob for Gemini) and defers "
         "until Vertex finishes; a retry re-attaches to the same job instead of paying twice.",
-        base_model="{{ params.base_model }}",
+        # The plan data prep made (model, region, accelerator, steps or epochs): one value, checked once.
+        plan=xcom("prepare_dataset", "plan"),
         training_data_uri=xcom("prepare_dataset", "train_uri"),
         evaluation_data_uri=xcom("prepare_dataset", "eval_uri"),
-        train_steps=xcom("prepare_dataset", "plan", "train_steps"),
-        epochs="{{ params.epochs }}",
-        max_train_steps=xcom("prepare_dataset", "plan", "max_train_steps"),
-        adapter_size=xcom("prepare_dataset", "plan", "adapter_size"),
-        accelerator=xcom("prepare_dataset", "plan", "accelerator"),
-        region=xcom("prepare_dataset", "plan", "region"),
         learning_rate_multiplier="{{ params.learning_rate_multiplier }}",
         project_id=PROJECT,
         tuned_model_display_name="{{ params.tuned_model_name }}",

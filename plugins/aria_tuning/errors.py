@@ -28,11 +28,32 @@ class PlanError(AriaTuningError):
 
 
 class VertexError(AriaTuningError):
-    """A Vertex AI call or job failed; `resource` names the Vertex resource involved."""
+    """A Vertex AI (or GCS) call or job failed; `resource` names the resource involved.
 
-    def __init__(self, message: str, resource: str | None = None) -> None:
+    `transient` is True when a later call may get past it (quota, server errors, timeouts, a broken
+    connection): the triggers ride those out, everything else fails the wait.
+    """
+
+    def __init__(self, message: str, resource: str | None = None, *, transient: bool = False) -> None:
         super().__init__(f"{resource}: {message}" if resource else message)
         self.resource = resource
+        self.transient = transient
+
+
+class VertexNotFound(VertexError):
+    """The resource does not exist (HTTP 404 / gRPC NOT_FOUND)."""
+
+
+class VertexAlreadyExists(VertexError):
+    """A resource with that id already exists (HTTP 409 / gRPC ALREADY_EXISTS)."""
+
+
+class VertexInvalidRequest(VertexError):
+    """Vertex refused the request as malformed or impossible now (INVALID_ARGUMENT, FAILED_PRECONDITION)."""
+
+
+class VertexPermissionDenied(VertexError):
+    """The caller's credentials are missing, invalid or lack a permission (401 / 403)."""
 
 
 class VertexJobFailed(VertexError):

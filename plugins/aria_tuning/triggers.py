@@ -15,7 +15,10 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from aria_tuning import vertex_jobs as vj
 from aria_tuning.catalog import TuningMethod
-from aria_tuning.hooks import VertexHook, close_async_client, is_transient, vertex_message
+from aria_tuning.hooks.base import is_transient, vertex_message
+from aria_tuning.hooks.jobs import TuningJobAsyncHook
+from aria_tuning.hooks.operations import OperationAsyncHook
+from aria_tuning.resources import resource_region
 
 #: Airflow >= 3.3 calls `BaseTrigger.on_kill` only when a user acts on the deferred task. Older
 #: versions (3.1, 3.2) only cancel the trigger's coroutine, for user actions and triggerer
@@ -58,13 +61,8 @@ class _VertexPollingTrigger(BaseTrigger):
     def _kwargs(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    async def _client(self, service: str, region: str) -> Any:
-        from asgiref.sync import sync_to_async
-
-        hook = VertexHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
-        # Reading the connection and building credentials are blocking calls: keep them off the loop.
-        await sync_to_async(lambda: (hook.credentials, hook.endpoint_override))()
-        return hook.async_client(service, region)
+    def _hook_kwargs(self) -> dict[str, Any]:
+        return {"gcp_conn_id": self.gcp_conn_id, "impersonation_chain": self.impersonation_chain}
 
     def _backoff(self, grow: bool) -> float:
         """Sleep before the next poll: `grow` doubles the delay (capped); jitter spreads load."""
@@ -118,13 +116,14 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
     def _is_pipeline(self) -> bool:
         return TuningMethod(self.method) is TuningMethod.PIPELINE
 
-    async def _get_job(self, client: Any, full: bool = False) -> Any:
+    def _hook(self) -> TuningJobAsyncHook:
+        return TuningJobAsyncHook(self.job_name, self.method, **self._hook_kwargs())
+
+    async def _get_job(self, hook: TuningJobAsyncHook, full: bool = False) -> Any:
         # Polls ask only for what they read (the `X-Goog-FieldMask` system parameter): parsing the
         # whole PipelineJob (its pipelineSpec and task details) is most of a poll's CPU. The final
         # read is a full one, for the outputs.
-        metadata = () if full else (("x-goog-fieldmask", self._poll_mask),)
-        get = client.get_pipeline_job if self._is_pipeline else client.get_tuning_job
-        return await self._call(self.job_name, lambda: get(name=self.job_name, metadata=metadata))
+        return await self._call(self.job_name, lambda: hook.get(None if full else self._poll_mask))
 
     @property
     def _poll_mask(self) -> str:
@@ -140,13 +139,13 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
         return {d.task_name: vj.short_state(d.state) for d in job.job_detail.task_details}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        service = "pipeline" if self._is_pipeline else "tuning"
-        client = await self._client(service, vj.resource_region(self.job_name))
+        hook = self._hook()
+        await hook.open()
         try:
             state, progress = "", dict[str, str]()
             while True:
                 try:
-                    job = await self._get_job(client)
+                    job = await self._get_job(hook)
                 except Exception as exc:
                     yield self._error(f"polling failed: {vertex_message(exc)}", state or "UNKNOWN")
                     return
@@ -166,7 +165,7 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
                 progress = current
                 if state in vj.TERMINAL:
                     try:
-                        job = await self._get_job(client, full=True)
+                        job = await self._get_job(hook, full=True)
                     except Exception as exc:
                         yield self._error(f"reading the finished job failed: {vertex_message(exc)}", state)
                         return
@@ -176,10 +175,10 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
                 await asyncio.sleep(self._backoff(grow=not changed))
         except asyncio.CancelledError:
             if self.cancel_on_kill and not TRIGGER_HAS_ON_KILL and await self._user_acted():
-                await self._cancel(client)
+                await self._cancel(hook)
             raise
         finally:
-            await close_async_client(client)
+            await hook.close()
 
     def _final(self, summary: dict[str, Any]) -> dict[str, Any]:
         state = summary["state"]
@@ -209,19 +208,16 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
         """A user marked the deferred task failed/success or cleared it: cancel the Vertex job."""
         if not self.cancel_on_kill:
             return
-        service = "pipeline" if self._is_pipeline else "tuning"
-        client = await self._client(service, vj.resource_region(self.job_name))
+        hook = self._hook()
+        await hook.open()
         try:
-            await self._cancel(client)
+            await self._cancel(hook)
         finally:
-            await close_async_client(client)
+            await hook.close()
 
-    async def _cancel(self, client: Any) -> None:
+    async def _cancel(self, hook: TuningJobAsyncHook) -> None:
         self.log.info("Cancelling %s because the deferred task was stopped by a user", self.job_name)
-        if self._is_pipeline:
-            await self._call(self.job_name, lambda: client.cancel_pipeline_job(name=self.job_name))
-        else:
-            await self._call(self.job_name, lambda: client.cancel_tuning_job(name=self.job_name))
+        await self._call(self.job_name, hook.cancel)
         self.log.info("Cancellation of %s requested", self.job_name)
 
     async def _user_acted(self) -> bool:
@@ -265,15 +261,16 @@ class VertexOperationTrigger(_VertexPollingTrigger):
         if not self.operation_names:
             yield self._event("success")
             return
-        client = await self._client(self.service, vj.resource_region(self.operation_names[0]))
+        hook = OperationAsyncHook(
+            self.service, resource_region(self.operation_names[0]), **self._hook_kwargs()
+        )
+        await hook.open()
         try:
             pending = list(self.operation_names)
             while pending:
                 for name in list(pending):
                     try:
-                        op = await self._call(
-                            name, lambda name=name: client.get_operation(request={"name": name})
-                        )
+                        op = await self._call(name, lambda name=name: hook.get(name))
                     except Exception as exc:
                         yield self._event("error", operation=name, message=vertex_message(exc))
                         return
@@ -288,4 +285,4 @@ class VertexOperationTrigger(_VertexPollingTrigger):
                     await asyncio.sleep(self._backoff(grow=True))
             yield self._event("success")
         finally:
-            await close_async_client(client)
+            await hook.close()

@@ -1,6 +1,6 @@
-"""What we ask Vertex AI for and what its answers mean: job identity, request bodies, states, URLs.
+"""What we ask Vertex AI to tune and what its answers mean: job identity, the request, states, decisions.
 
-Pure functions and data, no Airflow and no Google import, so the operators' decisions
+Pure functions and data, no Airflow and no Google import, so the tuning operator's decisions
 (validate, re-attach or resubmit, what to send) are unit-tested without any server.
 """
 
@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aria_tuning.catalog import TUNE_LARGE_MODEL_TEMPLATE, ModelSpec, TuningMethod, get_model
-from aria_tuning.errors import ConfigurationError, PlanError
+from aria_tuning.errors import ConfigurationError, PlanError, VertexError
+from aria_tuning.resources import label_value
 
 #: Label carrying the idempotency key (dag_id, run_id, task_id, map_index) on every job we start.
 LABEL_RUN_KEY = "aria-run-key"
 #: Label carrying the attempt number (1, 2, ...) of a job for one run key.
 LABEL_ATTEMPT = "aria-attempt"
-
-CONSOLE = "https://console.cloud.google.com"
 
 # Vertex's states without their enum prefix (PIPELINE_STATE_*, JOB_STATE_*).
 SUCCEEDED = "SUCCEEDED"
@@ -58,57 +58,11 @@ def job_id(task_id: str, key: str, attempt: int) -> str:
     return f"aria-{slug}-{key}-a{attempt}"
 
 
-def label_value(value: object) -> str:
-    """A Vertex label value: lowercase letters, digits, `_` and `-`, at most 63 characters."""
-    return re.sub(r"[^a-z0-9_-]+", "-", str(value).lower()).strip("-")[:63]
-
-
-def resource_id(name: str) -> str:
-    """`projects/p/locations/l/models/123@2` -> `123`."""
-    return name.rstrip("/").rsplit("/", 1)[-1].split("@", 1)[0]
-
-
-def resource_region(name: str) -> str:
-    """The location segment of a Vertex resource name."""
-    match = re.search(r"/locations/([^/]+)", name)
-    if not match:
-        raise ConfigurationError(f"{name!r} is not a regional Vertex AI resource name")
-    return match.group(1)
-
-
-def resource_project(name: str) -> str:
-    match = re.match(r"projects/([^/]+)", name)
-    if not match:
-        raise ConfigurationError(f"{name!r} is not a Vertex AI resource name")
-    return match.group(1)
-
-
-def job_console_url(job_name: str, method: TuningMethod | str) -> str:
-    project, region, job = resource_project(job_name), resource_region(job_name), resource_id(job_name)
-    if TuningMethod(method) is TuningMethod.PIPELINE:
-        return f"{CONSOLE}/vertex-ai/locations/{region}/pipelines/runs/{job}?project={project}"
-    return (
-        f"{CONSOLE}/vertex-ai/generative/language/locations/{region}/tuning/tuningJob/{job}?project={project}"
-    )
-
-
-def model_console_url(model_name: str) -> str:
-    project, region = resource_project(model_name), resource_region(model_name)
-    version = model_name.split("@", 1)[1] if "@" in model_name else "default"
-    return (
-        f"{CONSOLE}/vertex-ai/models/locations/{region}/models/{resource_id(model_name)}"
-        f"/versions/{version}?project={project}"
-    )
-
-
-def endpoint_console_url(endpoint_name: str) -> str:
-    project, region = resource_project(endpoint_name), resource_region(endpoint_name)
-    return f"{CONSOLE}/vertex-ai/locations/{region}/endpoints/{resource_id(endpoint_name)}?project={project}"
-
-
 def _as_int(name: str, value: object) -> int | None:
     if value is None or value == "":
         return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a plan's epochs travel as 3.0
     try:
         number = int(str(value))
     except ValueError:
@@ -154,33 +108,43 @@ class TuningRequest:
         return self.model.method
 
 
+#: The fields of a data-prep plan (`aria_tuning.dataprep.plan.TuningPlan.to_dict()`) the request uses.
+PLAN_FIELDS = ("model", "accelerator", "region", "train_steps", "epochs", "max_train_steps", "adapter_size")
+
+
 def validate_tuning_request(
     *,
-    base_model: str,
+    plan: Mapping[str, Any],
     project: str | None,
-    region: str | None,
     training_data_uri: object,
     evaluation_data_uri: object = None,
-    train_steps: object = None,
-    epochs: object = None,
-    max_train_steps: object = None,
     learning_rate_multiplier: object = 1.0,
-    accelerator: str | None = None,
     tuned_model_display_name: str = "ARIA-text",
     pipeline_root: object = None,
     labels: dict[str, str] | None = None,
     service_account: str | None = None,
     kms_key_name: str | None = None,
-    adapter_size: object = None,
 ) -> TuningRequest:
-    """Check every parameter before anything reaches Vertex; raise naming the bad one."""
-    model = get_model(base_model)
+    """Check the plan (one value, as data prep made it) and every other parameter before Vertex sees them.
+
+    Raises naming the bad one; nothing here calls Vertex.
+    """
+    if not isinstance(plan, Mapping):
+        raise ConfigurationError(f"plan must be the mapping data prep returns, got {type(plan).__name__}")
+    unknown = set(plan) - set(PLAN_FIELDS) - _INFORMATIVE_PLAN_FIELDS
+    if unknown:
+        raise ConfigurationError(f"plan has unknown fields {sorted(unknown)}; expected {list(PLAN_FIELDS)}")
+    if not plan.get("model"):
+        raise ConfigurationError("plan names no base model (plan.model)")
+    model = get_model(str(plan["model"]))
+    accelerator = plan.get("accelerator") or None
+    region = plan.get("region") or None
     if not project:
         raise ConfigurationError("no GCP project: pass project_id or set `project` on the connection")
     steps, max_steps, epoch_count = (
-        _as_int("train_steps", train_steps),
-        _as_int("max_train_steps", max_train_steps),
-        _as_int("epochs", epochs),
+        _as_int("train_steps", plan.get("train_steps")),
+        _as_int("max_train_steps", plan.get("max_train_steps")),
+        _as_int("epochs", plan.get("epochs")),
     )
     if steps is not None and max_steps is not None and steps > max_steps:
         raise PlanError(f"train_steps {steps} is above the plan's maximum of {max_steps} steps")
@@ -194,7 +158,7 @@ def validate_tuning_request(
         raise ConfigurationError(f"learning_rate_multiplier must be in (0, 100], got {lr}")
     chosen_region = model.region_for(accelerator if model.method is TuningMethod.PIPELINE else None, region)
     chosen_accelerator: str | None = None
-    adapter = _as_int("adapter_size", adapter_size)
+    adapter = _as_int("adapter_size", plan.get("adapter_size"))
     if model.method is TuningMethod.PIPELINE:
         chosen_accelerator = model.accelerator(accelerator).name
         if steps is None:
@@ -224,6 +188,22 @@ def validate_tuning_request(
         kms_key_name=kms_key_name or None,
         adapter_size=adapter,
     )
+
+
+#: Plan fields that describe the plan (for logs and reports) and that the request does not use.
+_INFORMATIVE_PLAN_FIELDS = frozenset(
+    {
+        "method",
+        "batch_size",
+        "batch_size_source",
+        "train_examples",
+        "epochs_covered",
+        "eta_seconds",
+        "eta_low_seconds",
+        "eta_high_seconds",
+        "eta_source",
+    }
+)
 
 
 def job_labels(request: TuningRequest, key: str, attempt: int) -> dict[str, str]:
@@ -294,7 +274,34 @@ class Decision:
     state: str | None = None
 
 
-def decide(existing: list[tuple[str, int, str]]) -> Decision:
+#: (job name, attempt number, short state) of a job already started for one run key.
+ExistingJob = tuple[str, int, str]
+
+
+def existing_jobs(
+    jobs: Iterable[tuple[str, Mapping[str, str], str]], key: str | None = None
+) -> list[ExistingJob]:
+    """(name, attempt, state) of the listed `(name, labels, state)` jobs that carry run key `key`.
+
+    A job whose attempt label is not a whole number was not labelled by us: it fails loudly, naming
+    the job, rather than being re-attached or counted.
+    """
+    found: list[ExistingJob] = []
+    for name, labels, state in jobs:
+        if key is not None and labels.get(LABEL_RUN_KEY) != key:
+            continue
+        raw = labels.get(LABEL_ATTEMPT, "1") or "1"
+        try:
+            attempt = int(raw)
+        except ValueError:
+            raise VertexError(
+                f"label {LABEL_ATTEMPT}={raw!r} is not an attempt number", resource=name
+            ) from None
+        found.append((name, attempt, state))
+    return found
+
+
+def decide(existing: list[ExistingJob]) -> Decision:
     """Re-attach to the latest job unless it ended badly; `existing` holds (name, attempt, state)."""
     if not existing:
         return Decision("submit", 1)
@@ -308,12 +315,6 @@ def decide(existing: list[tuple[str, int, str]]) -> Decision:
 # (the same ones the Vertex SDK reads in `_TuningJob.get_tuned_model`).
 _UPLOAD_TASKS = ("upload-llm-model", "upload-model")
 _DEPLOY_TASKS = ("deploy-llm-model", "deploy-model")
-
-
-def task_progress(job: dict[str, Any]) -> dict[str, str]:
-    """Pipeline task name -> short state, from a PipelineJob as a dict."""
-    details = (job.get("job_detail") or {}).get("task_details") or []
-    return {d.get("task_name", "?"): short_state(d.get("state", "")) for d in details if d.get("task_name")}
 
 
 def _task_output(job: dict[str, Any], task_names: tuple[str, ...], key: str) -> str | None:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from scripts.emulators import emulator_control
 from tests.support import airflow as airflow_support
-from tests.support.processes import emulator_control
 
 BUCKET = "aria-datasets"
 PIPELINE_ROOT = "gs://aria-pipeline-root"
@@ -174,6 +174,24 @@ FAST = {"poll_interval": 0.05, "max_poll_interval": 0.3}
 LONG_STEPS = 30_000
 
 
+#: Operator arguments that travel inside the plan (data prep's one value) rather than on their own.
+PLAN_KEYS = {
+    "base_model": "model",
+    "train_steps": "train_steps",
+    "epochs": "epochs",
+    "max_train_steps": "max_train_steps",
+    "accelerator": "accelerator",
+    "region": "region",
+    "adapter_size": "adapter_size",
+}
+
+
+def as_plan(arguments: dict[str, Any]) -> dict[str, Any]:
+    """`{base_model, train_steps, ...}` as the tuning operator takes them: one `plan` value."""
+    plan = {PLAN_KEYS[k]: v for k, v in arguments.items() if k in PLAN_KEYS}
+    return {**{k: v for k, v in arguments.items() if k not in PLAN_KEYS}, "plan": plan}
+
+
 def tuning_operator(datasets: dict[str, str], model: str = "text-bison@001", **overrides: Any) -> Any:
     from aria_tuning.operators.tuning import VertexTuningOperator
 
@@ -190,7 +208,7 @@ def tuning_operator(datasets: dict[str, str], model: str = "text-bison@001", **o
         **FAST,
         **overrides,
     }
-    return VertexTuningOperator(**kwargs)
+    return VertexTuningOperator(**as_plan(kwargs))
 
 
 def submit(operator: Any, ti: TaskInstance) -> Any:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aria_tuning import vertex_jobs as vj
+from aria_tuning import resources
 
-from tests.support.processes import emulator_control
+from scripts.emulators import emulator_control
 
 
 def states(dag_run: Any) -> dict[str, str]:
@@ -42,12 +42,12 @@ def test_flow_succeeds_for_both_methods(vertex: str, datasets: dict[str, str], d
     # The links the UI shows, each pointing at the console page of what this run made.
     assert rendered_links(dag, dag_run, "tune") == {
         "Vertex AI tuning run": tuned["console_url"],
-        "Vertex AI Model Registry": vj.model_console_url(tuned["tuned_model"]),
-        "Vertex AI endpoint": vj.endpoint_console_url(tuned["endpoint"]),
+        "Vertex AI Model Registry": resources.model_console_url(tuned["tuned_model"]),
+        "Vertex AI endpoint": resources.endpoint_console_url(tuned["endpoint"]),
     }
     deployed = xcom(dag_run, "deploy")
     assert rendered_links(dag, dag_run, "deploy") == {
-        "Vertex AI endpoint": vj.endpoint_console_url(deployed["endpoint"])
+        "Vertex AI endpoint": resources.endpoint_console_url(deployed["endpoint"])
     }
 
 

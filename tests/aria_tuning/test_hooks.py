@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 from aria_tuning.errors import VertexError
-from aria_tuning.hooks import ENDPOINT_ENV, VertexHook, is_transient, vertex_call
+from aria_tuning.hooks import VertexHook, is_transient, translated
+from aria_tuning.hooks.base import ENDPOINT_ENV
 
 
 def connection(monkeypatch: pytest.MonkeyPatch, **extra: object) -> str:
@@ -77,8 +78,11 @@ def test_vertex_call_names_the_resource_and_keeps_the_cause() -> None:
     def call() -> None:
         raise PermissionDenied("Permission 'aiplatform.pipelineJobs.create' denied")
 
-    with pytest.raises(VertexError) as info:
-        vertex_call("projects/p/locations/l", "creating the pipeline job", call)
+    with (
+        pytest.raises(VertexError) as info,
+        translated("projects/p/locations/l", "creating the pipeline job"),
+    ):
+        call()
     assert str(info.value) == (
         "projects/p/locations/l: creating the pipeline job failed: "
         "Permission 'aiplatform.pipelineJobs.create' denied"

@@ -23,7 +23,8 @@ from tests.aria_tuning.conftest import (
 def _state(emulator: Emulator, job: str) -> str:
     """The job's state as Vertex reports it (a GET, which is when the emulator advances its clock)."""
     from aria_tuning.hooks import VertexHook
-    from aria_tuning.vertex_jobs import resource_region, short_state
+    from aria_tuning.resources import resource_region
+    from aria_tuning.vertex_jobs import short_state
 
     if "/pipelineJobs/" in job:
         return short_state(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from aria_tuning import resources
 from aria_tuning import vertex_jobs as vj
 from aria_tuning.catalog import TUNE_LARGE_MODEL_TEMPLATE, TuningMethod
 from aria_tuning.errors import CatalogError, ConfigurationError, PlanError
@@ -20,6 +21,13 @@ GOOD = dict(
     accelerator="TPU",
     pipeline_root="gs://aria-pipeline-root",
 )
+
+
+def validate(**arguments: object) -> vj.TuningRequest:
+    """The request from arguments given one by one: the plan's fields travel as one `plan` value."""
+    from tests.aria_tuning.conftest import as_plan
+
+    return vj.validate_tuning_request(**as_plan(arguments))
 
 
 @pytest.mark.parametrize(
@@ -50,21 +58,21 @@ GOOD = dict(
 )
 def test_bad_parameters_are_named(change: dict, error: type[Exception], words: str) -> None:
     with pytest.raises(error, match=re.escape(words)):
-        vj.validate_tuning_request(**{**GOOD, **change})
+        validate(**{**GOOD, **change})
 
 
 def test_templated_strings_are_coerced_and_region_follows_the_accelerator() -> None:
-    request = vj.validate_tuning_request(**{**GOOD, "train_steps": "12", "learning_rate_multiplier": "0.5"})
+    request = validate(**{**GOOD, "train_steps": "12", "learning_rate_multiplier": "0.5"})
     assert (request.train_steps, request.learning_rate_multiplier, request.region) == (
         12,
         0.5,
         "europe-west4",
     )
-    assert vj.validate_tuning_request(**{**GOOD, "accelerator": "GPU"}).region == "us-central1"
+    assert validate(**{**GOOD, "accelerator": "GPU"}).region == "us-central1"
 
 
 def test_pipeline_body_uses_the_template_and_its_parameter_names() -> None:
-    request = vj.validate_tuning_request(**GOOD, labels={"Dataset Version": "2024-01-01"})
+    request = validate(**GOOD, labels={"Dataset Version": "2024-01-01"})
     body = vj.pipeline_job_body(request, "k" * 20, 2)
     params = body["runtime_config"]["parameter_values"]
     assert body["template_uri"] == TUNE_LARGE_MODEL_TEMPLATE
@@ -84,9 +92,7 @@ def test_pipeline_body_uses_the_template_and_its_parameter_names() -> None:
 
 
 def test_tuning_job_body_is_supervised_with_epochs() -> None:
-    request = vj.validate_tuning_request(
-        **{**GOOD, "base_model": "gemini-2.5-flash", "epochs": 2, "adapter_size": 4}
-    )
+    request = validate(**{**GOOD, "base_model": "gemini-2.5-flash", "epochs": 2, "adapter_size": 4})
     body = vj.tuning_job_body(request, "key", 1)
     assert request.method is TuningMethod.TUNING_JOB and request.region == "us-central1"
     assert body["supervised_tuning_spec"]["hyper_parameters"] == {
@@ -125,11 +131,11 @@ def test_decide_reattaches_unless_the_latest_attempt_ended_badly(existing: list,
 def test_short_state_and_console_urls() -> None:
     assert vj.short_state("PIPELINE_STATE_SUCCEEDED") == vj.SUCCEEDED == vj.short_state("JOB_STATE_SUCCEEDED")
     name = "projects/aria-local/locations/europe-west4/pipelineJobs/aria-tune-x-a1"
-    assert vj.job_console_url(name, "pipeline") == (
+    assert resources.job_console_url(name, "pipeline") == (
         "https://console.cloud.google.com/vertex-ai/locations/europe-west4/pipelines/runs/aria-tune-x-a1"
         "?project=aria-local"
     )
-    assert vj.model_console_url("projects/p/locations/us-central1/models/42@3").endswith(
+    assert resources.model_console_url("projects/p/locations/us-central1/models/42@3").endswith(
         "/models/locations/us-central1/models/42/versions/3?project=p"
     )
 
@@ -137,7 +143,7 @@ def test_short_state_and_console_urls() -> None:
 @pytest.mark.parametrize("base_model", ["text-bison@001", "gemini-2.5-flash"])
 def test_service_account_and_cmek_reach_both_job_bodies(base_model: str) -> None:
     key = "projects/aria-local/locations/europe-west4/keyRings/aria/cryptoKeys/tuning"
-    request = vj.validate_tuning_request(
+    request = validate(
         **{**GOOD, "base_model": base_model, "epochs": 1, "region": None},
         service_account="tuner@aria-local.iam.gserviceaccount.com",
         kms_key_name=key,

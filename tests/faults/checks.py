@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aria_tuning import vertex_jobs as vj
+from aria_tuning.resources import label_value
 
-from tests.faults.stack import DAG_ID, PROJECT, AirflowStack
+from scripts.airflow_stack import DAG_ID, PROJECT, AirflowStack
 
 TUNING_OPERATOR = "VertexTuningOperator"
 PREPARE_TASK = "prepare_dataset"
@@ -63,7 +64,7 @@ def models_from(stack: AirflowStack, job_names: set[str]) -> list[str]:
             labels = " ".join(dict(model.labels).values())
             for job in job_names:
                 job_id = job.rsplit("/", 1)[-1]
-                if vj.label_value(job_id) in labels or job_id in (model.description or ""):
+                if label_value(job_id) in labels or job_id in (model.description or ""):
                     found.append(model.name)
     return found
 

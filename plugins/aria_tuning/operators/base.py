@@ -1,14 +1,15 @@
-"""What every ARIA operator shares: the GCP connection, impersonation and the Vertex hook."""
+"""What every ARIA operator shares: the GCP connection, impersonation, its hooks, failing without retry."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow.sdk import BaseOperator
 
-from aria_tuning.hooks import VertexHook
+from aria_tuning.hooks.base import VertexHook
+
+H = TypeVar("H", bound=VertexHook)
 
 
 def fail_without_retry(error: Exception) -> Exception:
@@ -25,7 +26,7 @@ def fail_without_retry(error: Exception) -> Exception:
 
 
 class VertexBaseOperator(BaseOperator):
-    """Base of the four operators; `hook` is built once per task run, on first use."""
+    """Base of the operators; each hook is built once per task run, on first use."""
 
     def __init__(
         self,
@@ -38,6 +39,13 @@ class VertexBaseOperator(BaseOperator):
         self.gcp_conn_id = gcp_conn_id
         self.impersonation_chain = impersonation_chain
 
-    @cached_property
-    def hook(self) -> VertexHook:
-        return VertexHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
+    def hook(self, kind: type[H]) -> H:
+        """The task's hook of class `kind` (one instance per class and task run)."""
+        hooks: dict[type[VertexHook], VertexHook] = self.__dict__.setdefault("_aria_hooks", {})
+        if kind not in hooks:
+            hooks[kind] = kind(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
+        return hooks[kind]  # type: ignore[return-value]
+
+    def hook_kwargs(self) -> dict[str, Any]:
+        """The connection arguments a trigger needs to build the same hooks in the triggerer."""
+        return {"gcp_conn_id": self.gcp_conn_id, "impersonation_chain": self.impersonation_chain}

@@ -14,14 +14,16 @@ from typing import Any
 from airflow.sdk import Context
 
 from aria_tuning import quality_score as qs
-from aria_tuning import vertex_jobs as vj
 from aria_tuning.catalog import DataFormat, get_model
 from aria_tuning.errors import ConfigurationError, QualityGateFailed, VertexError
-from aria_tuning.hooks import vertex_call
+from aria_tuning.hooks.endpoints import EndpointHook
+from aria_tuning.hooks.gcs import StorageHook
+from aria_tuning.hooks.models import ModelRegistryHook
+from aria_tuning.hooks.prediction import PredictionHook
 from aria_tuning.links import VertexEndpointLink
-from aria_tuning.operators.base import VertexBaseOperator
-from aria_tuning.operators.deploy import find_deployed, scaled_split
-from aria_tuning.operators.registry import move_alias, version_with_alias
+from aria_tuning.operators.base import VertexBaseOperator, fail_without_retry
+from aria_tuning.resources import endpoint_console_url
+from aria_tuning.traffic import find_deployed, split_without
 
 _REPORT_TEXT = 500  # characters of each prompt/answer kept in the XCom report
 
@@ -66,27 +68,36 @@ class QualityGateOperator(VertexBaseOperator):
         self.production_alias = production_alias
         self.max_output_tokens = max_output_tokens
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        threshold, limit = float(str(self.threshold)), int(str(self.max_prompts))
+    def _limits(self) -> tuple[float, int]:
+        try:
+            threshold, limit = float(str(self.threshold)), int(str(self.max_prompts))
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"threshold must be a number and max_prompts a whole number, got {self.threshold!r} "
+                f"and {self.max_prompts!r}"
+            ) from exc
         if not 0 <= threshold <= 1:
             raise ConfigurationError(f"threshold must be within 0..1, got {threshold}")
         if not str(self.eval_data_uri).startswith("gs://"):
             raise ConfigurationError(f"eval_data_uri must be a gs:// URI, got {self.eval_data_uri!r}")
+        return threshold, limit
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        try:  # bad parameters fail before any call, and a retry would fail alike
+            threshold, limit = self._limits()
+        except ConfigurationError as exc:
+            raise fail_without_retry(exc) from exc
         data_format = get_model(self.base_model).data_format
         examples = qs.held_out_examples(self._download(), data_format, self.eval_data_uri, limit)
 
-        region = vj.resource_region(self.endpoint)
-        endpoints = self.hook.client("endpoint", region)
-        VertexEndpointLink.persist(context, vj.endpoint_console_url(self.endpoint))
-        endpoint = vertex_call(
-            self.endpoint, "reading the endpoint", lambda: endpoints.get_endpoint(name=self.endpoint)
-        )
+        endpoints = self.hook(EndpointHook)
+        VertexEndpointLink.persist(context, endpoint_console_url(self.endpoint))
+        endpoint = endpoints.get_endpoint(self.endpoint)
         candidate = find_deployed(endpoint, self.model_version)
         if candidate is None:
             raise VertexError(f"{self.model_version} is not deployed here", resource=self.endpoint)
 
-        predictions = self.hook.client("prediction", region)
-        answers = [self._ask(predictions, example, data_format, candidate) for example in examples]
+        answers = [self._ask(example, data_format, candidate) for example in examples]
         result = qs.score([(e.expected, a) for e, a in zip(examples, answers, strict=True)])
         samples = [
             {"line": e.line, "prompt": e.prompt, "expected": e.expected, "answer": a}
@@ -118,17 +129,21 @@ class QualityGateOperator(VertexBaseOperator):
             result.count,
         )
 
-        models = self.hook.client("model", region)
+        models = self.hook(ModelRegistryHook)
         model = self.model_version.split("@", 1)[0]
         if report["passed"]:
-            move_alias(models, model, self.model_version, self.production_alias)
-            self._set_traffic(endpoints, {candidate: 100})
+            models.move_alias(model, self.model_version, self.production_alias)
+            endpoints.set_traffic(self.endpoint, {candidate: 100})
             self.log.info(
                 "%s promoted: alias %s, 100%% of %s", self.model_version, self.production_alias, self.endpoint
             )
             return report
-        self._set_traffic(endpoints, self._fallback_split(models, model, endpoint, candidate))
-        operation = self._undeploy(endpoints, candidate)
+        production = models.version_with_alias(model, self.production_alias)
+        previous = find_deployed(endpoint, f"{model}@{production.version_id}") if production else None
+        endpoints.set_traffic(self.endpoint, split_without(endpoint, candidate, previous))
+        # Undeploy the failed candidate: a deployed model bills node-hours even at 0% traffic. The
+        # operation finishes on Vertex, not on a worker.
+        operation = endpoints.undeploy(self.endpoint, candidate)
         raise QualityGateFailed(
             f"{self.model_version} on {self.endpoint} scored {result.score:.3f} (exact match "
             f"{result.exact_match:.3f}, similarity {result.similarity:.3f}) on {result.count} prompts "
@@ -137,77 +152,26 @@ class QualityGateOperator(VertexBaseOperator):
         )
 
     def _download(self) -> str:
-        from airflow.providers.google.cloud.hooks.gcs import GCSHook
-
-        bucket, _, blob = str(self.eval_data_uri)[len("gs://") :].partition("/")
-        gcs = GCSHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
         try:
-            return gcs.download(bucket_name=bucket, object_name=blob).decode("utf-8")
-        except Exception as exc:
+            return self.hook(StorageHook).read_text(str(self.eval_data_uri))
+        except VertexError as exc:
             raise ConfigurationError(f"cannot read the eval split {self.eval_data_uri}: {exc}") from exc
 
-    def _ask(self, client: Any, example: qs.HeldOut, data_format: DataFormat, candidate: str) -> str:
+    def _ask(self, example: qs.HeldOut, data_format: DataFormat, candidate: str) -> str:
+        prediction = self.hook(PredictionHook)
         if data_format is DataFormat.PALM:
-            response = vertex_call(
-                self.endpoint,
-                "predict",
-                lambda: client.predict(
-                    endpoint=self.endpoint,
-                    instances=[{"prompt": example.prompt}],
-                    parameters={"temperature": 0.0, "maxOutputTokens": self.max_output_tokens},
-                ),
+            answer, answered_by = prediction.predict_text(
+                self.endpoint, example.prompt, self.max_output_tokens
             )
             # Scoring another deployed model's answers would promote the candidate on someone else's
             # merit (a canary endpoint routes most requests elsewhere): refuse instead.
-            if response.deployed_model_id and response.deployed_model_id != candidate:
+            if answered_by and answered_by != candidate:
                 raise VertexError(
-                    f"deployed model {response.deployed_model_id} answered instead of the candidate "
+                    f"deployed model {answered_by} answered instead of the candidate "
                     f"{candidate} ({self.model_version}); give the candidate all traffic before gating it",
                     resource=self.endpoint,
                 )
-            prediction = dict(response.predictions[0]) if response.predictions else {}
-            return str(prediction.get("content", ""))
-        request: dict[str, Any] = {
-            "model": self.endpoint,
-            "contents": example.contents,
-            "generation_config": {"temperature": 0.0, "max_output_tokens": self.max_output_tokens},
-        }
-        if example.system_instruction:
-            request["system_instruction"] = example.system_instruction
-        response = vertex_call(
-            self.endpoint, "generateContent", lambda: client.generate_content(request=request)
+            return answer
+        return prediction.generate_text(
+            self.endpoint, example.contents or [], example.system_instruction, self.max_output_tokens
         )
-        if not response.candidates:
-            return ""
-        return "".join(part.text for part in response.candidates[0].content.parts)
-
-    def _fallback_split(self, models: Any, model: str, endpoint: Any, candidate: str) -> dict[str, int]:
-        """Traffic without the candidate: all to the deployed production version, else to the others."""
-        production = version_with_alias(models, model, self.production_alias)
-        previous = find_deployed(endpoint, f"{model}@{production.version_id}") if production else None
-        if previous and previous != candidate:
-            return {previous: 100}
-        others = {k: v for k, v in dict(endpoint.traffic_split).items() if k != candidate and v > 0}
-        return scaled_split(others, 100) if others else {}
-
-    def _undeploy(self, client: Any, deployed_id: str) -> str:
-        """Start undeploying the failed candidate; the operation finishes on Vertex, not on a worker."""
-        operation = vertex_call(
-            self.endpoint,
-            f"undeploying the failed candidate {deployed_id}",
-            lambda: client.undeploy_model(endpoint=self.endpoint, deployed_model_id=deployed_id),
-            retry=False,
-        )
-        self.log.info("Undeploying the failed candidate %s from %s", deployed_id, self.endpoint)
-        return str(operation.operation.name)
-
-    def _set_traffic(self, client: Any, split: dict[str, int]) -> None:
-        vertex_call(
-            self.endpoint,
-            f"setting traffic split {split}",
-            lambda: client.update_endpoint(
-                endpoint={"name": self.endpoint, "traffic_split": split},
-                update_mask={"paths": ["traffic_split"]},
-            ),
-        )
-        self.log.info("%s traffic split is now %s", self.endpoint, split or "{} (serves nothing)")

@@ -17,35 +17,32 @@ from airflow.sdk import Context
 from aria_tuning import vertex_jobs as vj
 from aria_tuning.catalog import TuningMethod
 from aria_tuning.errors import AriaTuningError, VertexError, VertexJobFailed
-from aria_tuning.hooks import is_already_exists, vertex_call
+from aria_tuning.hooks.jobs import TuningJobHook
 from aria_tuning.links import VertexEndpointLink, VertexModelLink, VertexTuningJobLink
 from aria_tuning.operators.base import VertexBaseOperator, fail_without_retry
+from aria_tuning.resources import endpoint_console_url, job_console_url, model_console_url
 from aria_tuning.triggers import VertexTuningJobTrigger
 
 
 class VertexTuningOperator(VertexBaseOperator):
-    """Tune `base_model` on Vertex AI and wait for it in the triggerer (always deferrable).
+    """Tune the plan's base model on Vertex AI and wait for it in the triggerer (always deferrable).
 
-    Returns `{job, state, method, tuned_model, endpoint, duration_seconds, console_url}`.
+    `plan` is data prep's plan as one value (`TuningPlan.to_dict()`, one XCom): model, method,
+    accelerator, region, steps or epochs, adapter size, limit. It is validated once, here, before
+    any Vertex call. Returns `{job, state, method, tuned_model, endpoint, duration_seconds, console_url}`.
     """
 
     template_fields: Sequence[str] = (
-        "base_model",
+        "plan",
         "training_data_uri",
         "evaluation_data_uri",
-        "train_steps",
-        "epochs",
-        "max_train_steps",
         "learning_rate_multiplier",
-        "accelerator",
-        "region",
         "project_id",
         "tuned_model_display_name",
         "pipeline_root",
         "labels",
         "service_account",
         "kms_key_name",
-        "adapter_size",
         "impersonation_chain",
     )
     operator_extra_links = (VertexTuningJobLink(), VertexModelLink(), VertexEndpointLink())
@@ -54,22 +51,16 @@ class VertexTuningOperator(VertexBaseOperator):
     def __init__(
         self,
         *,
-        base_model: str,
+        plan: dict[str, Any] | str,
         training_data_uri: str,
         evaluation_data_uri: str | None = None,
-        train_steps: int | str | None = None,
-        epochs: int | str | None = None,
-        max_train_steps: int | str | None = None,
         learning_rate_multiplier: float | str = 1.0,
-        accelerator: str | None = None,
-        region: str | None = None,
         project_id: str | None = None,
         tuned_model_display_name: str = "ARIA-text",
         pipeline_root: str | None = None,
         labels: dict[str, str] | None = None,
         service_account: str | None = None,
         kms_key_name: str | None = None,
-        adapter_size: int | str | None = None,
         poll_interval: float = 60.0,
         max_poll_interval: float = 600.0,
         transient_error_budget: int = 20,
@@ -78,47 +69,39 @@ class VertexTuningOperator(VertexBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.retry_failed_jobs = retry_failed_jobs
-        self.base_model = base_model
+        self.plan = plan
         self.training_data_uri = training_data_uri
         self.evaluation_data_uri = evaluation_data_uri
-        self.train_steps = train_steps
-        self.epochs = epochs
-        self.max_train_steps = max_train_steps
         self.learning_rate_multiplier = learning_rate_multiplier
-        self.accelerator = accelerator
-        self.region = region
         self.project_id = project_id
         self.tuned_model_display_name = tuned_model_display_name
         self.pipeline_root = pipeline_root
         self.labels = labels
         self.service_account = service_account
         self.kms_key_name = kms_key_name
-        self.adapter_size = adapter_size
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.transient_error_budget = transient_error_budget
         self.cancel_on_kill = cancel_on_kill
+        self.retry_failed_jobs = retry_failed_jobs
+
+    @property
+    def jobs(self) -> TuningJobHook:
+        return self.hook(TuningJobHook)
 
     def validate(self) -> vj.TuningRequest:
         """Every check that needs no Vertex call; raises ConfigurationError/CatalogError/PlanError."""
         return vj.validate_tuning_request(
-            base_model=self.base_model,
-            project=self.project_id or self.hook.project_id,
-            region=self.region or None,
+            plan=self.plan,  # type: ignore[arg-type]  # a mapping once rendered; checked inside
+            project=self.project_id or self.jobs.project_id,
             training_data_uri=self.training_data_uri,
             evaluation_data_uri=self.evaluation_data_uri,
-            train_steps=self.train_steps,
-            epochs=self.epochs,
-            max_train_steps=self.max_train_steps,
             learning_rate_multiplier=self.learning_rate_multiplier,
-            accelerator=self.accelerator or None,
             tuned_model_display_name=self.tuned_model_display_name,
             pipeline_root=self.pipeline_root,
             labels=self.labels,
             service_account=self.service_account,
             kms_key_name=self.kms_key_name,
-            adapter_size=self.adapter_size,
         )
 
     def execute(self, context: Context) -> dict[str, Any] | None:
@@ -130,11 +113,9 @@ class VertexTuningOperator(VertexBaseOperator):
             self.log.warning(warning)
         ti = context["ti"]
         key = vj.run_key(ti.dag_id, ti.run_id, ti.task_id, ti.map_index if ti.map_index is not None else -1)
-        is_pipeline = request.method is TuningMethod.PIPELINE
-        client = self.hook.client("pipeline" if is_pipeline else "tuning", request.region)
         parent = f"projects/{request.project}/locations/{request.region}"
 
-        decision = vj.decide(self._existing_jobs(client, parent, key, is_pipeline))
+        decision = vj.decide(self.jobs.find_jobs(parent, request.method, key))
         if decision.action == "attach":
             assert decision.job_name is not None
             name = decision.job_name
@@ -144,22 +125,21 @@ class VertexTuningOperator(VertexBaseOperator):
                 self.log.warning(
                     "%s ended %s; submitting attempt %d", decision.job_name, decision.state, decision.attempt
                 )
-            name = self._submit(client, parent, request, key, decision.attempt, ti.task_id)
-        VertexTuningJobLink.persist(context, vj.job_console_url(name, request.method))
+            name = self._submit(parent, request, key, decision.attempt, ti.task_id)
+        VertexTuningJobLink.persist(context, job_console_url(name, request.method))
 
         if decision.action == "attach" and decision.state == vj.SUCCEEDED:
-            job = self._get(client, name, is_pipeline)
+            job = self.jobs.get_job(name, request.method)
             return self._result(context, {"status": "success", **vj.job_summary(job, request.method)})
         self.defer(
             trigger=VertexTuningJobTrigger(
                 job_name=name,
                 method=str(request.method),
                 cancel_on_kill=self.cancel_on_kill,
-                gcp_conn_id=self.gcp_conn_id,
-                impersonation_chain=self.impersonation_chain,
                 poll_interval=self.poll_interval,
                 max_poll_interval=self.max_poll_interval,
                 transient_error_budget=self.transient_error_budget,
+                **self.hook_kwargs(),
             ),
             method_name="execute_complete",
         )
@@ -168,66 +148,18 @@ class VertexTuningOperator(VertexBaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         return self._result(context, event)
 
-    def _existing_jobs(
-        self, client: Any, parent: str, key: str, is_pipeline: bool
-    ) -> list[tuple[str, int, str]]:
-        request = {"parent": parent, "filter": f'labels.{vj.LABEL_RUN_KEY}="{key}"'}
-        lister = client.list_pipeline_jobs if is_pipeline else client.list_tuning_jobs
-        jobs = vertex_call(parent, "listing our jobs", lambda: list(lister(request=request)))
-        found = []
-        for job in jobs:
-            labels = dict(job.labels)
-            if labels.get(vj.LABEL_RUN_KEY) != key:  # never trust a filter we did not write the server of
-                continue
-            attempt = int(labels.get(vj.LABEL_ATTEMPT, "1") or 1)
-            found.append((job.name, attempt, vj.short_state(job.state)))
-        return found
-
-    def _submit(
-        self, client: Any, parent: str, request: vj.TuningRequest, key: str, attempt: int, task_id: str
-    ) -> str:
-        from google.cloud import aiplatform_v1
-
+    def _submit(self, parent: str, request: vj.TuningRequest, key: str, attempt: int, task_id: str) -> str:
         if request.method is TuningMethod.PIPELINE:
             job_id = vj.job_id(task_id, key, attempt)
-            body = aiplatform_v1.PipelineJob(vj.pipeline_job_body(request, key, attempt))
-
-            def create() -> Any:
-                try:
-                    return client.create_pipeline_job(
-                        parent=parent, pipeline_job=body, pipeline_job_id=job_id
-                    )
-                except Exception as exc:
-                    if not is_already_exists(exc):
-                        raise
-                    # An earlier call (a retried one, or a try that died before deferring) created it:
-                    # that run is ours.
-                    self.log.info("%s/pipelineJobs/%s already exists: re-attaching", parent, job_id)
-                    return aiplatform_v1.PipelineJob(name=f"{parent}/pipelineJobs/{job_id}")
-
-            # The id is ours, so retrying a create that may have landed is safe (409 -> re-attach).
-            job = vertex_call(parent, f"creating pipeline job {job_id}", create)
+            name = self.jobs.create_pipeline_job(parent, job_id, vj.pipeline_job_body(request, key, attempt))
         else:
-            tuning_body = aiplatform_v1.TuningJob(vj.tuning_job_body(request, key, attempt))
-            # No client-chosen id: a blind retry could start a second paid run. A failed create fails
-            # the task; its retry finds a job that did land through the run-key label.
-            job = vertex_call(
-                parent,
-                f"creating tuning job for {request.model.name}",
-                lambda: client.create_tuning_job(parent=parent, tuning_job=tuning_body),
-                retry=False,
-            )
+            # No client-chosen id: a failed create fails the task; its retry finds a job that did land
+            # through the run-key label.
+            name = self.jobs.create_tuning_job(parent, vj.tuning_job_body(request, key, attempt))
         self.log.info(
-            "Submitted %s (attempt %d, %s, method %s)", job.name, attempt, request.model.name, request.method
+            "Submitted %s (attempt %d, %s, method %s)", name, attempt, request.model.name, request.method
         )
-        return str(job.name)
-
-    def _get(self, client: Any, name: str, is_pipeline: bool) -> dict[str, Any]:
-        if is_pipeline:
-            job = vertex_call(name, "reading the pipeline job", lambda: client.get_pipeline_job(name=name))
-        else:
-            job = vertex_call(name, "reading the tuning job", lambda: client.get_tuning_job(name=name))
-        return dict(type(job).to_dict(job, use_integers_for_enums=False))
+        return name
 
     def _result(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         job, state, method = event.get("job") or "", event.get("state") or "UNKNOWN", event.get("method")
@@ -241,9 +173,9 @@ class VertexTuningOperator(VertexBaseOperator):
             raise fail_without_retry(failed) from failed
         if not event.get("tuned_model"):
             raise VertexError("the job succeeded but names no tuned model", resource=job)
-        VertexModelLink.persist(context, vj.model_console_url(event["tuned_model"]))
+        VertexModelLink.persist(context, model_console_url(event["tuned_model"]))
         if event.get("endpoint"):
-            VertexEndpointLink.persist(context, vj.endpoint_console_url(event["endpoint"]))
+            VertexEndpointLink.persist(context, endpoint_console_url(event["endpoint"]))
         result = {
             "job": job,
             "state": state,
@@ -253,7 +185,7 @@ class VertexTuningOperator(VertexBaseOperator):
             "duration_seconds": _duration(
                 event.get("start_time") or event.get("create_time"), event.get("end_time")
             ),
-            "console_url": vj.job_console_url(job, str(method)),
+            "console_url": job_console_url(job, str(method)),
         }
         self.log.info("Tuning finished: %s", result)
         return result

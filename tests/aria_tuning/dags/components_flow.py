@@ -35,12 +35,10 @@ def flow(dag_id: str, model: str, train_file: str) -> DAG:
     ) as dag:
         tune = VertexTuningOperator(
             task_id="tune",
-            base_model=model,
+            plan={"model": model, "max_train_steps": 100, **steps},
             training_data_uri=f"{DATA}/{train_file}",
             evaluation_data_uri=f"{DATA}/{fmt}_eval.jsonl",
-            max_train_steps=100,
             pipeline_root="gs://aria-pipeline-root",
-            **steps,
             **FAST,
         )
         register = RegisterModelOperator(

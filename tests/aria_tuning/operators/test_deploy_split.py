@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from aria_tuning.operators.deploy import canary_split, scaled_split
+from aria_tuning.traffic import canary_split, scaled_split
 
 
 @pytest.mark.parametrize(

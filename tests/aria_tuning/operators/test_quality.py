@@ -9,7 +9,7 @@ import pytest
 from aria_tuning.errors import QualityGateFailed
 from aria_tuning.hooks import VertexHook
 from aria_tuning.operators.quality import QualityGateOperator
-from aria_tuning.vertex_jobs import resource_region
+from aria_tuning.resources import resource_region
 
 from tests.aria_tuning.conftest import Emulator, new_ti, run_direct, tuning_operator
 from tests.aria_tuning.operators.test_registry_deploy import deploy, endpoint_state

@@ -6,14 +6,16 @@ import uuid
 from typing import Any
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 from aria_tuning.errors import ConfigurationError, VertexError
 from aria_tuning.hooks import VertexHook
+from aria_tuning.hooks.models import ModelRegistryHook
 from aria_tuning.operators.deploy import DeployModelOperator
-from aria_tuning.operators.registry import LABEL_TUNING_JOB, RegisterModelOperator, version_with_alias
-from aria_tuning.vertex_jobs import resource_id, resource_region
+from aria_tuning.operators.registry import LABEL_TUNING_JOB, RegisterModelOperator
+from aria_tuning.resources import resource_id, resource_region
 
+from scripts.emulators import emulator_control
 from tests.aria_tuning.conftest import FAST, Emulator, new_ti, run_direct, submit, tuning_operator
-from tests.support.processes import emulator_control
 
 
 def tune(datasets: dict[str, str], model: str = "text-bison@001") -> dict[str, Any]:
@@ -114,8 +116,10 @@ def test_deploy_all_traffic_then_undeploy_older(two_tuned: list[dict[str, Any]])
 @pytest.mark.parametrize("bad", [{"model_version": "ARIA-text"}, {"traffic_percentage": 0}])
 def test_deploy_rejects_bad_parameters(vertex: str, bad: dict[str, Any]) -> None:
     kwargs = {"model_version": "projects/aria-local/locations/us-central1/models/1@1", **bad}
-    with pytest.raises(ConfigurationError):
+    # A bad value fails at once, without the task's retries (a retry would fail alike).
+    with pytest.raises(AirflowFailException) as failed:
         DeployModelOperator(task_id="deploy", **kwargs).execute({"ti": new_ti("deploy")})
+    assert isinstance(failed.value.__cause__, ConfigurationError)
 
 
 def test_a_rerun_waits_for_the_deploy_still_in_flight_instead_of_deploying_twice(
@@ -156,9 +160,9 @@ def test_an_alias_nobody_holds_is_none_and_other_errors_name_the_model(emulator:
     from google.api_core.exceptions import Forbidden
 
     model = f"projects/aria-local/locations/us-central1/models/missing-{uuid.uuid4().hex[:6]}"
-    client = VertexHook().client("model", "us-central1")
-    assert version_with_alias(client, model, "production") is None
+    registry = ModelRegistryHook()
+    assert registry.version_with_alias(model, "production") is None
     emulator.fault(status=403, rate=1.0, method="GET", path=f"{model.rsplit('/', 1)[1]}@production", count=1)
     with pytest.raises(VertexError, match="reading the version with alias production") as failed:
-        version_with_alias(client, model, "production")
+        registry.version_with_alias(model, "production")
     assert failed.value.resource == model and isinstance(failed.value.__cause__, Forbidden)

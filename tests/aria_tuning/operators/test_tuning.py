@@ -10,6 +10,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from aria_tuning.errors import AriaTuningError, VertexJobFailed
 
+from scripts.emulators import emulator_control
 from tests.aria_tuning.conftest import (
     LONG_STEPS,
     Emulator,
@@ -21,7 +22,6 @@ from tests.aria_tuning.conftest import (
     submit,
     tuning_operator,
 )
-from tests.support.processes import emulator_control
 
 
 @pytest.mark.parametrize("model", ["text-bison@001", "gemini-2.5-flash"])
