@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 
-from vertex_emulator import control, partial, wire
+from vertex_emulator import control, oauth, partial, wire
+from vertex_emulator.auth import TokenAuthority
 from vertex_emulator.backend import Backend
 from vertex_emulator.exceptions import EmulatorError, Injected, InvalidArgument, NotFound
 from vertex_emulator.faults import Faults
@@ -28,25 +29,33 @@ from vertex_emulator.urls import ROUTES
 log = logging.getLogger("vertex_emulator")
 
 
-def create_app(backend: Backend, fault_seed: int | None = None) -> Starlette:
+def create_app(
+    backend: Backend, fault_seed: int | None = None, *, authority: TokenAuthority | None = None
+) -> Starlette:
     wire.load("v1")
     # v1beta1 (google-genai's version) loads in the background: startup is ~1 s faster, and a first
     # v1beta1 request simply waits on the import lock.
     threading.Thread(target=wire.load, args=("v1beta1",), daemon=True).start()
     faults = Faults(fault_seed)
     counter = control.RequestCounter()
-    plane = control.ControlPlane(backend, faults, counter)
+    authority = authority if authority is not None else TokenAuthority(backend.store)
+    plane = control.ControlPlane(backend, faults, counter, authority)
 
     async def dispatch(request: Request) -> Response:
         method, path = request.method, request.url.path
         try:
+            if oauth.serves(path):  # /token and IAM Credentials: other Google services, own rules
+                return await oauth.handle(request, authority)
+            if not path.startswith(control.PREFIX):  # the control plane never needs a token
+                principal = authority.verify(request.headers.get("authorization"))
+                authority.record("rest", method, path, principal)
             body = await _json_body(request)
             if path.startswith(control.PREFIX):
                 return JSONResponse(await run_in_threadpool(plane.handle, method, path, body))
             return await _api_call(request, method, path, body)
         except EmulatorError as error:
             status, envelope = error_body(error)
-            return JSONResponse(envelope, status_code=status)
+            return JSONResponse(envelope, status_code=status, headers=error.headers)
         except Exception as exc:  # the envelope, not a stack trace, is what clients must see
             log.exception("internal error serving %s %s", method, path)
             status, envelope = error_body(EmulatorError(f"emulator internal error: {exc!r}"))

@@ -11,6 +11,10 @@ GET  /_emulator/stats                       {"requests": N, "by_method": {route:
 POST /_emulator/models/{model name}:{verb}  degrade (answers as if untuned) | restore
 GET  /_emulator/inspect/{resource name}     the raw record (wire dict and internal state)
 GET|PATCH /_emulator/settings               clock settings (secondsPerStep, phaseSeconds, ...)
+GET|PATCH /_emulator/auth                   {"required": bool}, accounts, principals, delegations
+POST /_emulator/auth:expireTokens           expire issued tokens now ({"principal"} or all)
+GET  /_emulator/auth/calls                  every call's surface, method, path and principal
+GET|POST /_emulator/serviceAccounts         register {email, publicKeyPem | x509Pem, keyId, tokenCreators}
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import re
 import threading
 from typing import Any
 
+from vertex_emulator.auth import TokenAuthority
 from vertex_emulator.backend import Backend
 from vertex_emulator.exceptions import InvalidArgument, NotFound
 from vertex_emulator.faults import Faults
@@ -56,10 +61,13 @@ class RequestCounter:
 
 
 class ControlPlane:
-    def __init__(self, backend: Backend, faults: Faults, requests: RequestCounter) -> None:
+    def __init__(
+        self, backend: Backend, faults: Faults, requests: RequestCounter, authority: TokenAuthority
+    ) -> None:
         self.backend = backend
         self.faults = faults
         self.requests = requests
+        self.authority = authority
 
     def handle(self, method: str, path: str, body: Any) -> dict[str, Any]:
         route = path[len(PREFIX) :]
@@ -73,9 +81,16 @@ class ControlPlane:
             self.backend.reset()
             self.faults.clear()
             self.requests.clear()
+            self.authority.clear_log()
             return {"reset": True}
         if route == "counts" and method == "GET":
-            return {**self.backend.counts(), "requests": self.requests.snapshot()}
+            return {
+                **self.backend.counts(),
+                "requests": self.requests.snapshot(),
+                "principals": self.authority.principals(),
+            }
+        if route.startswith(("auth", "serviceAccounts")):
+            return self._auth(method, route, body)
         if route == "faults":
             if method == "GET":
                 return {"faults": self.faults.rules()}
@@ -105,6 +120,25 @@ class ControlPlane:
         if route.startswith("inspect/") and method == "GET":
             return self.backend.inspect(route[len("inspect/") :])
         raise NotFound(f"no control-plane route {method} {path}")
+
+    def _auth(self, method: str, route: str, body: Any) -> dict[str, Any]:
+        """Auth verbs: they show principals and key ids, never a token or key material."""
+        if route == "auth" and method in ("POST", "PATCH"):
+            required = _object(body).get("required")
+            if not isinstance(required, bool):
+                raise InvalidArgument(f'auth: expected {{"required": true|false}}, got {body!r}')
+            self.authority.required = required
+        if route == "auth" and method in ("GET", "POST", "PATCH"):
+            return self.authority.describe()
+        if route == "auth:expireTokens" and method == "POST":
+            return {"expired": self.authority.expire(_object(body).get("principal"))}
+        if route == "auth/calls" and method == "GET":
+            return {"calls": self.authority.calls()}
+        if route == "serviceAccounts" and method == "POST":
+            return self.authority.register(_object(body))
+        if route == "serviceAccounts" and method == "GET":
+            return {"serviceAccounts": self.authority.accounts()}
+        raise NotFound(f"no control-plane route {method} {PREFIX}{route}")
 
 
 def _object(body: Any) -> dict[str, Any]:

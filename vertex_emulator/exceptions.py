@@ -16,9 +16,16 @@ class EmulatorError(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+        #: google.rpc status details (e.g. an ErrorInfo), sent as the envelope's "details".
+        self.details: list[dict[str, object]] = []
+        #: Extra HTTP response headers (e.g. WWW-Authenticate on a 401).
+        self.headers: dict[str, str] = {}
 
     def to_envelope(self) -> dict[str, dict[str, object]]:
-        return {"error": {"code": self.http_status, "message": self.message, "status": self.status}}
+        error: dict[str, object] = {"code": self.http_status, "message": self.message, "status": self.status}
+        if self.details:
+            error["details"] = self.details
+        return {"error": error}
 
 
 class InvalidArgument(EmulatorError):
@@ -29,6 +36,47 @@ class InvalidArgument(EmulatorError):
 class FailedPrecondition(EmulatorError):
     http_status = 400
     status = "FAILED_PRECONDITION"
+
+
+class Unauthenticated(EmulatorError):
+    """No valid bearer token: Google's 401 with an ErrorInfo reason and a WWW-Authenticate challenge.
+
+    `reason` is Google's ErrorInfo reason: CREDENTIALS_MISSING, ACCESS_TOKEN_EXPIRED or
+    ACCESS_TOKEN_TYPE_UNSUPPORTED (what googleapis.com sends for a token it cannot use).
+    """
+
+    http_status = 401
+    status = "UNAUTHENTICATED"
+
+    def __init__(self, message: str, reason: str, service: str = "aiplatform.googleapis.com"):
+        super().__init__(message)
+        self.reason = reason
+        self.details = [_error_info(reason, service)]
+        challenge = 'Bearer realm="https://accounts.google.com/"'
+        if reason != "CREDENTIALS_MISSING":
+            challenge += ', error="invalid_token"'
+        self.headers = {"WWW-Authenticate": challenge}
+
+
+class PermissionDenied(EmulatorError):
+    """A valid caller without the right: insufficient scopes, or not a token creator of an account."""
+
+    http_status = 403
+    status = "PERMISSION_DENIED"
+
+    def __init__(self, message: str, reason: str, service: str = "aiplatform.googleapis.com"):
+        super().__init__(message)
+        self.reason = reason
+        self.details = [_error_info(reason, service)]
+
+
+def _error_info(reason: str, service: str) -> dict[str, object]:
+    return {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": reason,
+        "domain": "googleapis.com",
+        "metadata": {"service": service},
+    }
 
 
 class NotFound(EmulatorError):
@@ -67,3 +115,17 @@ class Injected(EmulatorError):
         super().__init__(message)
         self.http_status = http_status
         self.status = self._STATUS_NAMES.get(http_status, "UNKNOWN")
+
+
+class OAuthError(Exception):
+    """An error of the OAuth 2.0 token endpoint: RFC 6749's `{"error", "error_description"}`, not
+    Google's API envelope (e.g. invalid_grant, status 400, as oauth2.googleapis.com answers)."""
+
+    def __init__(self, error: str, description: str, http_status: int = 400):
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.http_status = http_status
+
+    def to_json(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
