@@ -20,9 +20,14 @@ from aria_tuning.hooks.jobs import TuningJobAsyncHook
 from aria_tuning.hooks.operations import OperationAsyncHook
 from aria_tuning.resources import resource_region
 
-#: Airflow >= 3.3 calls `BaseTrigger.on_kill` only when a user acts on the deferred task. Older
-#: versions (3.1, 3.2) only cancel the trigger's coroutine, for user actions and triggerer
-#: restarts alike; there we ask the API server whether the task is still deferred.
+#: Airflow >= 3.3 calls `BaseTrigger.on_kill` for every trigger a triggerer stops running because it is
+#: no longer assigned to it: a user's mark/clear (the trigger row is gone), but also a reassignment to
+#: another triggerer after this one missed its heartbeat (airflow/jobs/triggerer_job_runner.py 3.3.2:
+#: `update_triggers` puts every running id not in `ids_for_triggerer` into `cancelling_triggers`, and
+#: `cancel_triggers` cancels them all with `_USER_ACTION_CANCEL_MSG`, which `run_trigger` answers with
+#: `on_kill()`; apache/airflow#73454 is open). Older versions (3.1, 3.2) only cancel the coroutine, for
+#: user actions and triggerer restarts alike. Either way the Vertex job is cancelled only once the API
+#: server says the task instance has left the deferred state (`_user_acted`).
 TRIGGER_HAS_ON_KILL = "on_kill" in BaseTrigger.__dict__
 
 
@@ -205,8 +210,18 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
         )
 
     async def on_kill(self) -> None:
-        """A user marked the deferred task failed/success or cleared it: cancel the Vertex job."""
+        """Cancel the Vertex job if a user marked the deferred task failed/success or cleared it.
+
+        Not if the task is still deferred: then this triggerer lost the trigger to another one (a
+        missed heartbeat, a stalled process) and the job is healthy and being polled there.
+        """
         if not self.cancel_on_kill:
+            return
+        if not await self._user_acted():
+            self.log.info(
+                "Not cancelling %s: its task is still deferred (the trigger moved to another triggerer)",
+                self.job_name,
+            )
             return
         hook = self._hook()
         await hook.open()
@@ -221,21 +236,33 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
         self.log.info("Cancellation of %s requested", self.job_name)
 
     async def _user_acted(self) -> bool:
-        """Airflow < 3.3: a coroutine cancelled while the task is still DEFERRED is a triggerer restart."""
+        """True when the task instance is no longer deferred: a user acted on it.
+
+        A trigger stopped while its task is still DEFERRED was restarted, reassigned or shut down.
+        When the state cannot be read, nothing is cancelled (the reconciler catches real orphans).
+        """
+        try:
+            state = await self._task_state()
+        except Exception:  # any failure to read means "not known to be a user's action"
+            self.log.warning("Could not read the task state; not cancelling %s", self.job_name, exc_info=True)
+            return False
+        if state is None:
+            self.log.warning("No task instance on this trigger; not cancelling %s", self.job_name)
+            return False
+        return state != "deferred"
+
+    async def _task_state(self) -> str | None:
+        """The deferred task instance's state as the API server has it now (None: no task instance)."""
         from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
         from asgiref.sync import sync_to_async
 
         ti = self.task_instance
         if ti is None:
-            return False
-        try:
-            states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
-                dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=ti.map_index
-            )
-            return states[ti.run_id][ti.task_id] != "deferred"
-        except Exception:
-            self.log.warning("Could not read the task state; not cancelling %s", self.job_name, exc_info=True)
-            return False
+            return None
+        states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
+            dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=ti.map_index
+        )
+        return str(states[ti.run_id][ti.task_id])
 
 
 class VertexOperationTrigger(_VertexPollingTrigger):

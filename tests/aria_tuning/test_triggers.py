@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 from aria_tuning import triggers
-from aria_tuning.hooks import close_async_client
 from aria_tuning.triggers import VertexOperationTrigger, VertexTuningJobTrigger
 
 from tests.aria_tuning.conftest import (
@@ -93,14 +92,24 @@ def test_paused_is_not_success(
     assert f"{trigger.job_name} is PAUSED: not a success" in logged(capsys)
 
 
+def with_task_state(trigger: VertexTuningJobTrigger, state: str | None) -> VertexTuningJobTrigger:
+    """The trigger as the triggerer rebuilds it, seeing its task instance in `state` on the API server."""
+
+    class SeesTaskState(VertexTuningJobTrigger):
+        async def _task_state(self) -> str | None:
+            return state
+
+    return SeesTaskState(**trigger.serialize()[1])
+
+
 @pytest.mark.parametrize("model", ["text-bison@001", "gemini-2.5-flash"])
 def test_user_kill_cancels_the_job(
     vertex: str, datasets: dict[str, str], emulator: Emulator, model: str
 ) -> None:
     long = {"train_steps": LONG_STEPS} if model.startswith("text") else {"epochs": 50}
     trigger = submit(tuning_operator(datasets, model, **long), new_ti())
-    assert triggers.TRIGGER_HAS_ON_KILL  # Airflow >= 3.3 calls on_kill only for user actions
-    asyncio.run(roundtrip(trigger).on_kill())
+    assert triggers.TRIGGER_HAS_ON_KILL  # Airflow >= 3.3 calls on_kill when a trigger leaves this triggerer
+    asyncio.run(with_task_state(trigger, "failed").on_kill())  # a user marked the deferred task failed
     assert _state(emulator, trigger.job_name).endswith(("CANCELLING", "CANCELLED"))
     event = asyncio.run(first_event(roundtrip(trigger)))
     assert event["status"] == "error" and event["state"] == "CANCELLED" and "cancel" in event["message"]
@@ -121,13 +130,26 @@ def test_triggerer_restart_does_not_cancel(vertex: str, datasets: dict[str, str]
     emulator.force(trigger.job_name, "succeed")
 
 
-async def _in_triggerer(trigger: VertexTuningJobTrigger, cancel_message: str | None) -> None:
+@pytest.mark.parametrize("state", ["deferred", None])
+def test_on_kill_while_the_task_is_still_deferred_does_not_cancel(
+    vertex: str, datasets: dict[str, str], emulator: Emulator, state: str | None
+) -> None:
+    """A reassigned trigger (the old triggerer missed its heartbeat) gets on_kill too: the job lives."""
+    trigger = submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti())
+    asyncio.run(with_task_state(trigger, state).on_kill())
+    assert _state(emulator, trigger.job_name) in ("PENDING", "RUNNING")
+    emulator.force(trigger.job_name, "succeed")
+
+
+async def _in_triggerer(
+    trigger: VertexTuningJobTrigger, cancel_message: str | None, task_state: str = "failed"
+) -> None:
     """Run the trigger in Airflow's own TriggerRunner, then stop it the way the triggerer would."""
     from airflow.jobs.triggerer_job_runner import TriggerRunner
 
     runner = TriggerRunner()
     runner.triggers[1] = {"task": None, "name": "components-test", "events": 0, "is_watcher": False}
-    task = asyncio.ensure_future(runner.run_trigger(1, roundtrip(trigger)))
+    task = asyncio.ensure_future(runner.run_trigger(1, with_task_state(trigger, task_state)))
     runner.triggers[1]["task"] = task
     await asyncio.sleep(0.5)
     task.cancel(cancel_message)
@@ -135,17 +157,29 @@ async def _in_triggerer(trigger: VertexTuningJobTrigger, cancel_message: str | N
         await task
 
 
-@pytest.mark.parametrize(("user_action", "expected"), [(True, "CANCELLED"), (False, "RUNNING")])
+@pytest.mark.parametrize(
+    ("user_action", "task_state", "expected"),
+    [(True, "failed", "CANCELLED"), (False, "failed", "RUNNING"), (True, "deferred", "RUNNING")],
+)
 def test_airflow_triggerer_cancels_only_on_user_action(
-    vertex: str, datasets: dict[str, str], emulator: Emulator, user_action: bool, expected: str
+    vertex: str,
+    datasets: dict[str, str],
+    emulator: Emulator,
+    user_action: bool,
+    task_state: str,
+    expected: str,
 ) -> None:
-    """Mark-failed/clear reaches on_kill (the job is cancelled); a triggerer restart does not."""
+    """Mark-failed/clear reaches on_kill (the job is cancelled); a triggerer restart does not, and nor
+    does a reassignment, which Airflow 3.3 cancels with the same user-action message."""
     from airflow.jobs.triggerer_job_runner import _USER_ACTION_CANCEL_MSG
 
     trigger = submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti())
-    asyncio.run(_in_triggerer(trigger, _USER_ACTION_CANCEL_MSG if user_action else None))
-    assert _state(emulator, trigger.job_name) in (expected, "CANCELLING" if user_action else expected)
-    if not user_action:
+    asyncio.run(_in_triggerer(trigger, _USER_ACTION_CANCEL_MSG if user_action else None, task_state))
+    assert _state(emulator, trigger.job_name) in (
+        expected,
+        "CANCELLING" if expected == "CANCELLED" else expected,
+    )
+    if expected == "RUNNING":
         emulator.force(trigger.job_name, "succeed")
 
 
@@ -155,11 +189,12 @@ def test_polls_read_only_the_fields_they_need(
     trigger = roundtrip(submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti()))
 
     async def reads() -> tuple[object, object]:
-        client = await trigger._client("pipeline", "europe-west4")
+        hook = trigger._hook()
+        await hook.open()
         try:
-            return await trigger._get_job(client), await trigger._get_job(client, full=True)
+            return await trigger._get_job(hook), await trigger._get_job(hook, full=True)
         finally:
-            await close_async_client(client)
+            await hook.close()
 
     poll, full = asyncio.run(reads())
     assert poll.name == full.name and poll.state == full.state
@@ -172,9 +207,16 @@ class CountingClients(VertexTuningJobTrigger):
 
     built = 0
 
-    async def _client(self, service: str, region: str) -> object:
-        type(self).built += 1
-        return await super()._client(service, region)
+    def _hook(self) -> object:  # type: ignore[override]
+        hook = super()._hook()
+        opened = hook.open
+
+        async def counted() -> None:
+            type(self).built += 1
+            await opened()
+
+        hook.open = counted  # type: ignore[method-assign]
+        return hook
 
 
 def test_one_client_per_trigger_and_every_change_is_logged(
