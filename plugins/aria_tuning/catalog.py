@@ -28,7 +28,12 @@ class TuningMethod(StrEnum):
 
 
 class DataFormat(StrEnum):
-    """The JSONL shape a tuning method expects for its training and evaluation files."""
+    """The JSONL shape a tuning method expects for its training and evaluation files.
+
+    What a model trains on, hence what dataprep writes. The shapes a raw dataset may arrive in
+    are another vocabulary, `dataprep.input_formats.InputFormat` (chat messages, CSV, and these
+    two, whose values it takes from here).
+    """
 
     #: {"input_text": ..., "output_text": ...}
     PALM = "palm"

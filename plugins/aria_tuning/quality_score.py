@@ -1,65 +1,19 @@
-"""Scoring for the quality gate: held-out examples from an eval JSONL, exact match and text similarity.
+"""Scoring for the quality gate: exact match and text similarity of answers to held-out examples.
 
 Pure functions, no Airflow and no Google import. Similarity is rapidfuzz's normalised Indel
 ratio (`fuzz.ratio`, 0..1); the score is the mean of the exact-match rate and mean similarity.
+The held-out examples are read by dataprep's parsers (`dataprep.held_out`), re-exported here
+for the gate.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from aria_tuning.catalog import DataFormat
-from aria_tuning.errors import DatasetError
+from aria_tuning.dataprep.held_out import HeldOut, held_out_examples
 
-
-@dataclass(frozen=True)
-class HeldOut:
-    """One held-out example: what we send, and the answer the eval split expects."""
-
-    line: int
-    prompt: str  # PaLM: the input text; Gemini: the last user turn (for the report)
-    expected: str
-    contents: list[dict[str, Any]] | None = None  # Gemini: the turns before the expected answer
-    system_instruction: dict[str, Any] | None = None
-
-
-def held_out_examples(text: str, data_format: DataFormat, source: str, limit: int) -> list[HeldOut]:
-    """Parse up to `limit` examples of an eval JSONL file; problems are `source:line: reason`."""
-    examples: list[HeldOut] = []
-    problems: list[str] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-            examples.append(_parse(record, data_format, number))
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            problems.append(f"{source}:{number}: {exc}")
-        if len(examples) >= limit:
-            break
-    if problems:
-        raise DatasetError(f"{source}: {len(problems)} unreadable eval examples", problems)
-    if not examples:
-        raise DatasetError(f"{source}: no eval examples")
-    return examples
-
-
-def _parse(record: dict[str, Any], data_format: DataFormat, line: int) -> HeldOut:
-    if data_format is DataFormat.PALM:
-        return HeldOut(line=line, prompt=str(record["input_text"]), expected=str(record["output_text"]))
-    contents = list(record["contents"])
-    if not contents or contents[-1].get("role") != "model":
-        raise ValueError("the last turn must be the model's answer")
-    expected = "".join(part.get("text", "") for part in contents[-1]["parts"])
-    prompt_turns = contents[:-1]
-    user_text = "".join(p.get("text", "") for p in prompt_turns[-1]["parts"]) if prompt_turns else ""
-    system = record.get("systemInstruction") or record.get("system_instruction")
-    return HeldOut(
-        line=line, prompt=user_text, expected=expected, contents=prompt_turns, system_instruction=system
-    )
+__all__ = ["HeldOut", "Score", "held_out_examples", "normalise", "score", "similarity"]
 
 
 def normalise(text: str) -> str:

@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-steps", type=int, help="explicit step count (pipeline models)")
     parser.add_argument("--adapter-size", type=int, help="Gemini adapter size")
     parser.add_argument("--eval-fraction", type=float, default=0.1, help="share held out for eval")
+    parser.add_argument(
+        "--max-eval-examples", type=int, help="cap the eval split (the model's own cap always applies)"
+    )
     parser.add_argument("--max-train-steps", type=int, help="refuse plans above this many steps")
     parser.add_argument("--input-column", default="input_text", help="CSV column holding the input")
     parser.add_argument("--output-column", default="output_text", help="CSV column holding the output")
@@ -28,8 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from aria_tuning.catalog import get_model
-    from aria_tuning.dataprep import DEFAULT_MAX_TRAIN_STEPS, plan_tuning, validate_sources
-    from aria_tuning.dataprep.split import eval_cut, eval_size
+    from aria_tuning.dataprep import (
+        DEFAULT_MAX_TRAIN_STEPS,
+        count_candidates,
+        eval_size_for,
+        plan_tuning,
+        validate_sources,
+    )
     from aria_tuning.errors import AriaTuningError
 
     try:
@@ -43,9 +51,8 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        cut = eval_cut(args.eval_fraction)
-        candidates = sum(1 for digest in result.digests if digest < cut)
-        n_eval = eval_size(candidates, result.unique, (spec.max_eval_examples,), spec.min_examples)
+        candidates = count_candidates(result.digests, args.eval_fraction)
+        n_eval = eval_size_for(spec, candidates, result.unique, args.max_eval_examples)
         plan = plan_tuning(
             args.model,
             result.unique - n_eval,

@@ -11,8 +11,8 @@ import csv
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from aria_tuning.dataprep.formats import Example, ExampleError
-from aria_tuning.dataprep.lines import iter_lines
+from aria_tuning.dataprep.input_formats import Example, ExampleError, palm_example
+from aria_tuning.dataprep.line_reader import iter_lines
 
 #: (line number of the record's first line, the example or the reason it is invalid)
 Record = tuple[int, Example | ExampleError]
@@ -83,4 +83,4 @@ def iter_csv(
         elif not target.strip():
             yield first, ExampleError(f"empty field {output_column}")
         else:
-            yield first, Example(None, (("user", source), ("model", target)))
+            yield first, palm_example(source, target)

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aria_tuning.catalog import get_model
-from aria_tuning.dataprep import sources as io
+from aria_tuning.dataprep import file_io
 from aria_tuning.dataprep.plan import DEFAULT_MAX_TRAIN_STEPS, TuningPlan, plan_tuning
 from aria_tuning.dataprep.report import build_report, write_report
 from aria_tuning.dataprep.results import ValidationResult
-from aria_tuning.dataprep.split import eval_size
-from aria_tuning.dataprep.splitter import SplitWriter
+from aria_tuning.dataprep.split_rule import eval_size_for
+from aria_tuning.dataprep.split_writer import SplitWriter
 from aria_tuning.dataprep.validate import gc_paused, validate_sources
 from aria_tuning.errors import DatasetError, PlanError
+
+if TYPE_CHECKING:
+    from google.cloud import storage
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +70,14 @@ def prepare_dataset(
     adapter_size: int | None = None,
     input_column: str = "input_text",
     output_column: str = "output_text",
+    storage_client: storage.Client | None = None,
 ) -> PrepResult:
     """Validate, convert, deduplicate, split and plan; write train/eval/report under `output_prefix`.
 
     Raises DatasetError (with every problem as `file:line: reason`) or PlanError before writing
     anything when the data is invalid under `invalid_policy` or the plan is over its limits.
+    Every gs:// read and write goes through `storage_client` (default: a client for the
+    environment, built on first GCS use; see `file_io`).
     """
     if invalid_policy not in INVALID_POLICIES:
         raise DatasetError(f"invalid_policy must be one of {INVALID_POLICIES}, got {invalid_policy!r}")
@@ -81,11 +87,15 @@ def prepare_dataset(
         log.warning(warning)
     with SplitWriter(eval_fraction) as splitter:
         result = validate_sources(
-            sources, model, input_column=input_column, output_column=output_column, sink=splitter
+            sources,
+            model,
+            input_column=input_column,
+            output_column=output_column,
+            sink=splitter,
+            storage_client=storage_client,
         )
         _raise_unless_acceptable(result, invalid_policy, max_invalid_fraction)
-        caps = (spec.max_eval_examples, max_eval_examples)
-        n_eval = eval_size(splitter.candidates, result.unique, caps, spec.min_examples)
+        n_eval = eval_size_for(spec, splitter.candidates, result.unique, max_eval_examples)
         n_train = result.unique - n_eval
         plan = plan_tuning(
             model,
@@ -104,11 +114,11 @@ def prepare_dataset(
                 f"{model}: train.jsonl would be {splitter.train_bytes:,} bytes, over the limit of "
                 f"{spec.max_train_file_bytes:,}"
             )
-        train_uri = io.join(output_prefix, TRAIN_FILE)
-        eval_uri = io.join(output_prefix, EVAL_FILE) if n_eval else None
-        files, content_sha256 = splitter.publish(train_uri, eval_uri)
+        train_uri = file_io.join(output_prefix, TRAIN_FILE)
+        eval_uri = file_io.join(output_prefix, EVAL_FILE) if n_eval else None
+        files, content_sha256 = splitter.publish(train_uri, eval_uri, storage_client)
     counts = {**result.counts(), "train": n_train, "eval": n_eval}
-    report_uri = io.join(output_prefix, REPORT_FILE)
+    report_uri = file_io.join(output_prefix, REPORT_FILE)
     report = build_report(
         result,
         plan,
@@ -118,7 +128,7 @@ def prepare_dataset(
         invalid_policy=invalid_policy,
         eval_fraction=eval_fraction,
     )
-    write_report(report_uri, report)
+    write_report(report_uri, report, storage_client)
     log.info("prepared %s: %s", output_prefix, counts)
     return PrepResult(
         train_uri=train_uri,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aria_tuning.dataprep import sources as io
+from aria_tuning.dataprep import file_io
 from aria_tuning.dataprep.plan import TuningPlan
 from aria_tuning.dataprep.results import ValidationResult
+
+if TYPE_CHECKING:
+    from google.cloud import storage
 
 REPORT_VERSION = 1
 
@@ -48,6 +51,6 @@ def build_report(
     }
 
 
-def write_report(uri: str, report: dict[str, Any]) -> None:
-    with io.open_write(uri) as out:
+def write_report(uri: str, report: dict[str, Any], storage_client: storage.Client | None = None) -> None:
+    with file_io.open_write(uri, storage_client) as out:
         out.write(json.dumps(report, indent=2, ensure_ascii=False).encode("utf-8") + b"\n")

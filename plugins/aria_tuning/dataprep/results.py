@@ -38,7 +38,6 @@ class ValidationResult:
     input_tokens: TokenHistogram = field(default_factory=TokenHistogram)
     output_tokens: TokenHistogram = field(default_factory=TokenHistogram)
     digests: DigestSet = field(default_factory=DigestSet)
-    unique_bytes: int = 0
 
     @property
     def valid(self) -> int:

@@ -10,7 +10,9 @@ never silently late by a factor of four.
 
 from __future__ import annotations
 
+import operator
 from collections import _count_elements  # type: ignore[attr-defined]
+from itertools import repeat
 
 
 def estimate_tokens(text: str) -> int:
@@ -19,6 +21,18 @@ def estimate_tokens(text: str) -> int:
         return (len(text) + 3) >> 2
     ascii_chars = len(text.encode("ascii", "ignore"))
     return ((ascii_chars + 3) >> 2) + len(text) - ascii_chars
+
+
+_ascii_only = operator.methodcaller("encode", "ascii", "ignore")
+
+
+def token_counts(texts: list[str]) -> list[int]:
+    """`estimate_tokens` over a list, all in C (map): with `a` ASCII characters out of `n`,
+    ceil(a / 4) + (n - a) == n - floor(3a / 4)."""
+    three_quarters = map(
+        operator.rshift, map(operator.mul, map(len, map(_ascii_only, texts)), repeat(3)), repeat(2)
+    )
+    return list(map(operator.sub, map(len, texts), three_quarters))
 
 
 class TokenHistogram:

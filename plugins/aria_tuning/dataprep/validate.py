@@ -2,7 +2,7 @@
 
 Streaming: memory holds one block of input, the compact digest set (16 bytes per unique
 example) and the problems found. Kept examples (converted, with their digests) go to an
-optional sink a block at a time (the splitter), so the sources are parsed once.
+optional sink a block at a time (the split writer), so the sources are parsed once.
 """
 
 from __future__ import annotations
@@ -12,29 +12,34 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, BinaryIO, Protocol
-
-import msgspec
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from aria_tuning.catalog import DataFormat, ModelSpec, get_model
-from aria_tuning.dataprep import palmfast
-from aria_tuning.dataprep import sources as io
+from aria_tuning.dataprep import file_io, palm_blocks
 from aria_tuning.dataprep.convert import WRITERS
 from aria_tuning.dataprep.csvfile import iter_csv
 from aria_tuning.dataprep.digests import digest_of
-from aria_tuning.dataprep.formats import LABELS, PALM, PARSERS, Example, ExampleError, detect
-from aria_tuning.dataprep.lines import iter_blocks
+from aria_tuning.dataprep.input_formats import (
+    PARSERS,
+    Example,
+    ExampleError,
+    InputFormat,
+    decode_object,
+    format_of,
+    palm_example,
+)
+from aria_tuning.dataprep.line_reader import iter_blocks
 from aria_tuning.dataprep.results import Problem, ValidationResult
 from aria_tuning.dataprep.tokens import estimate_tokens
+
+if TYPE_CHECKING:
+    from google.cloud import storage
 
 log = logging.getLogger(__name__)
 
 #: Bytes of JSON one token can take at most: 4 characters each escaped as \u00XX.
 _MAX_BYTES_PER_TOKEN = 24
 _LINE_OVERHEAD = 64 << 10
-
-_decode = msgspec.json.Decoder().decode
-_encode = msgspec.json.Encoder().encode
 
 
 class ExampleSink(Protocol):
@@ -47,7 +52,7 @@ class _FileState:
     """The format a JSONL file is in: set by its first valid line."""
 
     def __init__(self) -> None:
-        self.format: str | None = None
+        self.format: InputFormat | None = None
         self.format_line = 0
 
 
@@ -63,12 +68,14 @@ class Validator:
         output_column: str = "output_text",
         sink: ExampleSink | None = None,
         expected_bytes: int = 0,
+        storage_client: storage.Client | None = None,
     ) -> None:
         self.spec = spec
         self.result = ValidationResult(model=spec.name, sources=sources)
         self.input_column = input_column
         self.output_column = output_column
         self._sink = sink
+        self._storage_client = storage_client
         #: Total size of the sources when known: sizes the digest set up front.
         self.expected_bytes = expected_bytes
         #: Kept examples of the current block (converted line, digest), handed to the sink in bulk.
@@ -84,7 +91,7 @@ class Validator:
         self.result.add_problem(source, line, reason)
 
     def check_file(self, uri: str) -> None:
-        with io.open_read(uri) as stream:
+        with file_io.open_read(uri, self._storage_client) as stream:
             if uri.lower().endswith(".csv"):
                 self._check_csv(uri, stream)
             else:
@@ -98,7 +105,7 @@ class Validator:
         self._digests = []
 
     def _check_csv(self, uri: str, stream: BinaryIO) -> None:
-        self.result.formats[uri] = "csv"
+        self.result.formats[uri] = InputFormat.CSV
         for lineno, item in iter_csv(stream, self.max_line_bytes, self.input_column, self.output_column):
             self.result.read += 1
             if isinstance(item, ExampleError):
@@ -111,28 +118,28 @@ class Validator:
     def _check_jsonl(self, uri: str, stream: BinaryIO) -> None:
         state = _FileState()
         for first, lines, clean, terminated in iter_blocks(stream, self.max_line_bytes):
-            fast = clean and terminated and state.format in (None, PALM)
-            if not (fast and self._palm_block(uri, first, lines, state)):
+            whole_block = clean and terminated and state.format in (None, InputFormat.PALM)
+            if not (whole_block and self._palm_block(uri, first, lines, state)):
                 for k, line in enumerate(lines):
                     self._jsonl_line(uri, first + k, line, terminated, state)
             self._flush()
 
     def _palm_block(self, uri: str, first: int, lines: list[Any], state: _FileState) -> bool:
-        """A block of PaLM lines in bulk (see `palmfast`); False: use the line-by-line path."""
-        decoded = palmfast.decode_block(lines)
+        """A block of PaLM lines in bulk (see `palm_blocks`); False: use the line-by-line path."""
+        decoded = palm_blocks.decode_block(lines)
         if decoded is None:
             return False
         pairs, all_verbatim = decoded
         if state.format is None:
-            state.format, state.format_line = PALM, first
-            self.result.formats[uri] = PALM
+            state.format, state.format_line = InputFormat.PALM, first
+            self.result.formats[uri] = InputFormat.PALM
         if self.expected_bytes:  # first block: size the digest set for the whole dataset
             average = (sum(map(len, lines)) + len(lines)) / len(lines)
             self.result.digests.reserve(int(self.expected_bytes / average))
             self.expected_bytes = 0
         self.result.read += len(pairs)
         convert = None if self._palm_out else self._convert
-        converted = palmfast.convert_block(pairs, self.spec, convert, lines, all_verbatim)
+        converted = palm_blocks.convert_block(pairs, self.spec, convert, lines, all_verbatim)
         if converted is None:  # some example has a problem: report each at its line
             for k, pair in enumerate(pairs):
                 self.accept_pair(uri, first + k, pair.input_text, pair.output_text, lines[k])
@@ -153,7 +160,6 @@ class Validator:
             tokens_in = [tokens_in[k] for k in kept]
             tokens_out = [tokens_out[k] for k in kept]
         result.duplicates += len(duplicates)
-        result.unique_bytes += sum(map(len, lines)) + len(lines)
         result.input_tokens.update(tokens_in)
         result.output_tokens.update(tokens_out)
         self._lines.extend(lines)
@@ -170,16 +176,10 @@ class Validator:
             return
         self.result.read += 1
         try:
-            obj = _decode(line)
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-            self.problem(uri, lineno, _json_reason(line, exc, terminated))
-            return
-        if type(obj) is not dict:
-            self.problem(uri, lineno, f"expected a JSON object, got {_json_kind(obj)}")
-            return
-        kind = detect(obj)
-        if kind is None:
-            self.problem(uri, lineno, _unknown_format(obj))
+            obj = decode_object(line, terminated)
+            kind = format_of(obj)
+        except ExampleError as exc:
+            self.problem(uri, lineno, str(exc))
             return
         if state.format is None:
             state.format, state.format_line = kind, lineno
@@ -188,8 +188,8 @@ class Validator:
             self.problem(
                 uri,
                 lineno,
-                f"mixed formats: this line is {LABELS[kind]} but line {state.format_line} is "
-                f"{LABELS[state.format]} (one format per file)",
+                f"mixed formats: this line is {kind.label} but line {state.format_line} is "
+                f"{state.format.label} (one format per file)",
             )
             return
         try:
@@ -197,7 +197,7 @@ class Validator:
         except ExampleError as exc:
             self.problem(uri, lineno, str(exc))
             return
-        if kind == PALM:
+        if kind is InputFormat.PALM:
             source, target = example.turns[0][1], example.turns[1][1]
             self.accept_pair(uri, lineno, source, target, line if len(obj) == 2 else None)
         else:
@@ -209,12 +209,9 @@ class Validator:
             self.problem(uri, lineno, f"empty field {'input_text' if not source.strip() else 'output_text'}")
             return
         if not self._palm_out:
-            self.accept(uri, lineno, palmfast.pair_example(source, target))
+            self.accept(uri, lineno, palm_example(source, target))
             return
-        if line is not None and palmfast.verbatim(line):
-            converted = line
-        else:
-            converted = _encode(palmfast.PalmPair(source, target))
+        converted = palm_blocks.palm_line(source, target, line)
         self._keep(uri, lineno, converted, estimate_tokens(source), estimate_tokens(target))
 
     def accept(self, uri: str, lineno: int, example: Example) -> None:
@@ -250,7 +247,6 @@ class Validator:
             return
         result.input_tokens.add(input_tokens)
         result.output_tokens.add(output_tokens)
-        result.unique_bytes += len(converted) + 1
         self._lines.append(converted)
         self._digests.append(digest)
 
@@ -288,31 +284,6 @@ def _over(what: str, tokens: int, limit: int, model: str) -> str:
     return f"{what} is about {tokens:,} tokens, over the {model} limit of {limit:,} (estimated)"
 
 
-def _json_kind(obj: Any) -> str:
-    return {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
-        type(obj), "null"
-    )
-
-
-def _unknown_format(obj: dict[str, Any]) -> str:
-    keys = ", ".join(sorted(obj)[:6]) or "none"
-    return (
-        "missing fields: expected input_text/output_text (PaLM), contents (Gemini) or messages "
-        f"(chat); the keys are: {keys}"
-    )
-
-
-def _json_reason(line: bytes, exc: Exception, terminated: bool) -> str:
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError as bad:
-        return f"not UTF-8: byte 0x{line[bad.start]:02x} at column {bad.start + 1}"
-    reason = f"invalid JSON: {exc}"
-    if not terminated:
-        reason += " (the last line has no newline: is the file truncated?)"
-    return reason
-
-
 def validate_sources(
     sources: list[str],
     model: str,
@@ -320,14 +291,16 @@ def validate_sources(
     input_column: str = "input_text",
     output_column: str = "output_text",
     sink: ExampleSink | None = None,
+    storage_client: storage.Client | None = None,
 ) -> ValidationResult:
     """Check every example of every source file for `model`; never raises for bad data.
 
-    `sources` are local files or directories, gs:// objects or gs:// prefixes.
+    `sources` are local files or directories, gs:// objects or gs:// prefixes, read through
+    `storage_client` (default: a client for the environment, see `file_io`).
     """
     spec = get_model(model)
-    files = io.expand(sources)
-    local_bytes = sum(os.path.getsize(uri) for uri in files if not io.is_gcs(uri))
+    files = file_io.expand(sources, storage_client)
+    local_bytes = sum(os.path.getsize(uri) for uri in files if not file_io.is_gcs(uri))
     validator = Validator(
         spec,
         files,
@@ -335,6 +308,7 @@ def validate_sources(
         output_column=output_column,
         sink=sink,
         expected_bytes=local_bytes,
+        storage_client=storage_client,
     )
     with gc_paused():
         for uri in files:

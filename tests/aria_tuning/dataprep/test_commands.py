@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from aria_tuning.cli import main
+from aria_tuning.dataprep import prepare_dataset
 
 from tests.aria_tuning.dataprep.conftest import DATASETS, palm_line
 
@@ -71,3 +73,22 @@ def test_plan_refuses_over_the_limit(
 def test_plan_on_invalid_data_points_to_validate(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", str(DATASETS / "bad" / "invalid_json.jsonl"), "--model", "text-bison@002"]) == 1
     assert "vertex-tuning validate" in capsys.readouterr().err
+
+
+def test_plan_reports_the_eval_size_prepare_writes(
+    write_lines: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_lines("g.jsonl", [palm_line(i) for i in range(12_000)])
+    args = ["plan", str(path), "--model", "gemini-2.5-flash", "--eval-fraction", "0.5", "--json"]
+    assert main(args) == 0
+    planned = json.loads(capsys.readouterr().out)
+    prepared = prepare_dataset([str(path)], "gemini-2.5-flash", str(tmp_path / "g"), eval_fraction=0.5)
+    assert planned["eval_examples"] == prepared.counts["eval"] == 5000  # the catalog's Gemini cap
+    assert planned["train_examples"] == prepared.counts["train"]
+
+    assert main([*args, "--max-eval-examples", "300"]) == 0
+    capped = json.loads(capsys.readouterr().out)
+    prepared = prepare_dataset(
+        [str(path)], "gemini-2.5-flash", str(tmp_path / "c"), eval_fraction=0.5, max_eval_examples=300
+    )
+    assert capped["eval_examples"] == prepared.counts["eval"] == 300

@@ -134,10 +134,18 @@ def test_retired_model_logs_date_and_replacement(caplog: pytest.LogCaptureFixtur
 
 
 def test_a_local_write_that_fails_leaves_no_file(tmp_path: Path) -> None:
-    from aria_tuning.dataprep import sources
+    from aria_tuning.dataprep import file_io
 
     target = tmp_path / "out" / "eval.jsonl"
-    with pytest.raises(RuntimeError), sources.open_write(str(target)) as out:
+    with pytest.raises(RuntimeError), file_io.open_write(str(target)) as out:
         out.write(b"partial")
         raise RuntimeError("disk full")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_local_runs_build_no_storage_client(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Without ADC, building the default client raises: a local-only run must never build one.
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-such-key.json"))
+    result = prepare_dataset([str(DATASETS / "good" / "palm.jsonl")], "text-bison@002", str(tmp_path / "o"))
+    assert Path(result.train_uri).is_file()

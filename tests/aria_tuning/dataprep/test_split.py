@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aria_tuning.dataprep import prepare_dataset
 from aria_tuning.dataprep.digests import DigestSet, digest_of
-from aria_tuning.dataprep.split import eval_cut, eval_size, eval_threshold
+from aria_tuning.dataprep.split_rule import eval_cut, eval_size, eval_threshold
 from aria_tuning.errors import PlanError
 
 from tests.aria_tuning.dataprep.conftest import palm_line

@@ -5,8 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from aria_tuning.dataprep.palmfast import token_counts
-from aria_tuning.dataprep.tokens import TokenHistogram, estimate_tokens
+from aria_tuning.dataprep.tokens import TokenHistogram, estimate_tokens, token_counts
 
 
 @pytest.mark.parametrize(

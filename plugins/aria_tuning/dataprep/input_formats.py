@@ -1,4 +1,4 @@
-"""The input formats a dataset may come in, each parsed into one canonical `Example`.
+"""The shapes a raw dataset may arrive in (`InputFormat`), each parsed into one canonical `Example`.
 
 JSONL formats, detected per line by their keys (one format per file):
 - PaLM: {"input_text": str, "output_text": str}
@@ -9,7 +9,13 @@ CSV is read by `csvfile`. Only text parts are supported: this project tunes text
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from enum import StrEnum
 from typing import Any, NamedTuple
+
+import msgspec
+
+from aria_tuning.catalog import DataFormat
 
 
 class Example(NamedTuple):
@@ -24,23 +30,83 @@ class ExampleError(ValueError):
     """The example is invalid; the message is the reason shown after `file:line:`."""
 
 
-PALM, GEMINI, CHAT = "palm", "gemini", "chat"
-LABELS = {
-    PALM: "PaLM input_text/output_text",
-    GEMINI: "Gemini contents",
-    CHAT: "chat messages",
+class InputFormat(StrEnum):
+    """The shape a source file is in, as found by reading it (report.json's `source_formats`).
+
+    Not the catalog's `DataFormat`, which is what a model trains on and what dataprep writes:
+    any input format converts to either training format. Each training format is also an input
+    format (a prepared split reads back through these parsers), so those two members take their
+    values from `DataFormat`: "palm" and "gemini" are spelled once in the project and mean the
+    same JSONL shape on both sides; chat and CSV exist only as inputs.
+    """
+
+    PALM = DataFormat.PALM.value
+    GEMINI = DataFormat.GEMINI.value
+    CHAT = "chat"
+    CSV = "csv"
+
+    @classmethod
+    def of(cls, data_format: DataFormat) -> InputFormat:
+        """The input format that reads files written in `data_format` (a prepared split)."""
+        return cls(data_format.value)
+
+    @property
+    def label(self) -> str:
+        """How problems name the format."""
+        return _LABELS[self]
+
+
+_LABELS = {
+    InputFormat.PALM: "PaLM input_text/output_text",
+    InputFormat.GEMINI: "Gemini contents",
+    InputFormat.CHAT: "chat messages",
+    InputFormat.CSV: "CSV",
 }
 
+_decode = msgspec.json.Decoder().decode
 
-def detect(obj: dict[str, Any]) -> str | None:
-    """Which JSONL format a decoded line is in, by its keys (None: none of them)."""
+
+def decode_object(line: bytes, terminated: bool = True) -> dict[str, Any]:
+    """One JSONL line as a JSON object; `terminated` False: the file's last line had no newline."""
+    try:
+        obj = _decode(line)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise ExampleError(_json_reason(line, exc, terminated)) from exc
+    if type(obj) is not dict:
+        raise ExampleError(f"expected a JSON object, got {_json_kind(obj)}")
+    return obj
+
+
+def format_of(obj: dict[str, Any]) -> InputFormat:
+    """Which JSONL format a decoded line is in, by its keys."""
     if "contents" in obj:
-        return GEMINI
+        return InputFormat.GEMINI
     if "messages" in obj:
-        return CHAT
+        return InputFormat.CHAT
     if "input_text" in obj or "output_text" in obj:
-        return PALM
-    return None
+        return InputFormat.PALM
+    keys = ", ".join(sorted(obj)[:6]) or "none"
+    raise ExampleError(
+        "missing fields: expected input_text/output_text (PaLM), contents (Gemini) or messages "
+        f"(chat); the keys are: {keys}"
+    )
+
+
+def _json_reason(line: bytes, exc: Exception, terminated: bool) -> str:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"not UTF-8: byte 0x{line[bad.start]:02x} at column {bad.start + 1}"
+    reason = f"invalid JSON: {exc}"
+    if not terminated:
+        reason += " (the last line has no newline: is the file truncated?)"
+    return reason
+
+
+def _json_kind(obj: Any) -> str:
+    return {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
+        type(obj), "null"
+    )
 
 
 _JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
@@ -61,10 +127,13 @@ def _text_field(obj: dict[str, Any], key: str, where: str = "") -> str:
     return value
 
 
-def parse_palm(obj: dict[str, Any]) -> Example:
-    source = _text_field(obj, "input_text")
-    target = _text_field(obj, "output_text")
+def palm_example(source: str, target: str) -> Example:
+    """The canonical form of a single-turn (PaLM or CSV) example."""
     return Example(None, (("user", source), ("model", target)))
+
+
+def parse_palm(obj: dict[str, Any]) -> Example:
+    return palm_example(_text_field(obj, "input_text"), _text_field(obj, "output_text"))
 
 
 def _parts_text(parts: object, where: str) -> str:
@@ -156,4 +225,9 @@ def parse_chat(obj: dict[str, Any]) -> Example:
     return Example(system, tuple(turns))
 
 
-PARSERS = {PALM: parse_palm, GEMINI: parse_gemini, CHAT: parse_chat}
+#: The one parser of each JSONL format (CSV has its own reader, `csvfile`).
+PARSERS: dict[InputFormat, Callable[[dict[str, Any]], Example]] = {
+    InputFormat.PALM: parse_palm,
+    InputFormat.GEMINI: parse_gemini,
+    InputFormat.CHAT: parse_chat,
+}

@@ -1,11 +1,11 @@
-"""Deterministic train/eval split by a stable hash of each example.
+"""The split rule: which examples go to eval, and how many (written out by `split_writer`).
 
 An example is an eval candidate when its digest (SHA-256 of the converted example, see
 `digests.digest_of`) is below `eval_fraction x 2^64`: the decision depends on the example alone,
 so the same example lands in the same split on any machine, in any file order, in any dataset
-version. When the candidates exceed a cap (Gemini validation sets: 5,000; the caller's
-`max_eval_examples`; the model's minimum training set), the ones with the smallest digests stay
-in eval and the rest go to train.
+version. When the candidates exceed a cap (the catalog's `max_eval_examples`, e.g. 5,000 for
+Gemini validation sets; the caller's `max_eval_examples`; the model's minimum training set), the
+ones with the smallest digests stay in eval and the rest go to train.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from fractions import Fraction
 
+from aria_tuning.catalog import ModelSpec
 from aria_tuning.errors import PlanError
 
 _DIGEST_SPACE = 1 << 64
@@ -25,10 +26,26 @@ def eval_cut(eval_fraction: float) -> int:
     return int(Fraction(str(eval_fraction)) * _DIGEST_SPACE)
 
 
+def count_candidates(digests: Iterable[int], eval_fraction: float) -> int:
+    """How many of these example digests are eval candidates."""
+    cut = eval_cut(eval_fraction)
+    return sum(1 for digest in digests if digest < cut)
+
+
 def eval_size(candidates: int, unique_examples: int, caps: Iterable[int | None], min_train: int) -> int:
     """How many candidates stay in eval: all of them, within every cap, leaving `min_train`."""
     n_eval = min([candidates, *(c for c in caps if c is not None)])
     return max(0, min(n_eval, unique_examples - min_train))
+
+
+def eval_size_for(
+    spec: ModelSpec, candidates: int, unique_examples: int, max_eval_examples: int | None = None
+) -> int:
+    """The eval split's size for `spec`, as `prepare_dataset` writes it and `vertex-tuning plan`
+    reports it: within the catalog's cap (what Vertex accepts) and the caller's, leaving the
+    model's minimum number of examples in train."""
+    caps = (spec.max_eval_examples, max_eval_examples)
+    return eval_size(candidates, unique_examples, caps, spec.min_examples)
 
 
 def eval_threshold(digests: Callable[[], Iterable[int]], n_eval: int) -> int:

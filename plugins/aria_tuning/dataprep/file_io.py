@@ -1,7 +1,9 @@
-"""Where dataset bytes come from and go to: local paths and `gs://` URIs, always streamed.
+"""Dataset files in and out, local paths or `gs://` URIs: list, stream, write, publish.
 
-GCS goes through google-cloud-storage (imported on first use). With STORAGE_EMULATOR_HOST set,
-the client talks to that emulator with anonymous credentials, as the rest of the project does.
+Every GCS call goes through the `storage_client` the caller passes (the Airflow task builds it
+from its connection). Without one, a client for the environment is built on first GCS use only
+(Application Default Credentials; with STORAGE_EMULATOR_HOST set, that emulator with anonymous
+credentials), so the CLI works as is and local-only runs never need credentials.
 """
 
 from __future__ import annotations
@@ -21,9 +23,8 @@ if TYPE_CHECKING:
     from google.cloud import storage
 
 GCS_SCHEME = "gs://"
-#: Streaming block size: big enough that per-read overhead vanishes, small next to the RSS budget
-#: (a block is held about five times over: raw, split, joined, decoded, converted).
-BLOCK_SIZE = 1 << 20
+#: Buffer of local writes (the prepared files and the split's temp files).
+WRITE_BUFFER_SIZE = 1 << 20
 #: GCS range-request size: fewer, larger requests than the parse blocks.
 GCS_CHUNK_SIZE = 8 << 20
 
@@ -48,7 +49,7 @@ def join(prefix: str, name: str) -> str:
 
 
 @lru_cache(maxsize=4)
-def _client(emulator_host: str | None, project: str | None) -> storage.Client:
+def _environment_client(emulator_host: str | None, project: str | None) -> storage.Client:
     from google.cloud import storage
 
     if emulator_host:
@@ -58,12 +59,18 @@ def _client(emulator_host: str | None, project: str | None) -> storage.Client:
     return storage.Client(project=project)
 
 
-def gcs_client() -> storage.Client:
-    """A storage client for the current environment (emulator when STORAGE_EMULATOR_HOST is set)."""
-    return _client(os.environ.get("STORAGE_EMULATOR_HOST"), os.environ.get("GOOGLE_CLOUD_PROJECT"))
+def default_storage_client() -> storage.Client:
+    """The client used when the caller passes none (emulator when STORAGE_EMULATOR_HOST is set)."""
+    return _environment_client(
+        os.environ.get("STORAGE_EMULATOR_HOST"), os.environ.get("GOOGLE_CLOUD_PROJECT")
+    )
 
 
-def expand(uris: list[str]) -> list[str]:
+def _client(storage_client: storage.Client | None) -> storage.Client:
+    return storage_client if storage_client is not None else default_storage_client()
+
+
+def expand(uris: list[str], storage_client: storage.Client | None = None) -> list[str]:
     """Every file the sources name: files as given, directories and gs:// prefixes expanded.
 
     A gs:// URI naming an existing object is that object; otherwise (or when it ends with "/")
@@ -71,7 +78,7 @@ def expand(uris: list[str]) -> list[str]:
     """
     files: list[str] = []
     for uri in uris:
-        found = _expand_gcs(uri) if is_gcs(uri) else _expand_local(uri)
+        found = _expand_gcs(uri, storage_client) if is_gcs(uri) else _expand_local(uri)
         if not found:
             raise DatasetError(f"{uri}: no dataset files found", [f"{uri}: no dataset files found"])
         files.extend(found)
@@ -91,24 +98,24 @@ def _expand_local(path: str) -> list[str]:
     return []
 
 
-def _expand_gcs(uri: str) -> list[str]:
+def _expand_gcs(uri: str, storage_client: storage.Client | None) -> list[str]:
     bucket_name, name = split_gcs(uri)
-    client = gcs_client()
+    client = _client(storage_client)
     if name and not name.endswith("/") and client.bucket(bucket_name).get_blob(name) is not None:
         return [uri]
     blobs = client.list_blobs(bucket_name, prefix=name)
     return sorted(f"{GCS_SCHEME}{bucket_name}/{b.name}" for b in blobs if not b.name.endswith("/"))
 
 
-def open_read(uri: str) -> BinaryIO:
-    """A binary stream over a local file or a GCS object (read in BLOCK_SIZE ranges)."""
+def open_read(uri: str, storage_client: storage.Client | None = None) -> BinaryIO:
+    """A binary stream over a local file or a GCS object (fetched in GCS_CHUNK_SIZE ranges)."""
     if is_gcs(uri):
-        return _blob(uri).open("rb", chunk_size=GCS_CHUNK_SIZE)  # type: ignore[return-value]
+        return _blob(uri, storage_client).open("rb", chunk_size=GCS_CHUNK_SIZE)  # type: ignore[return-value]
     return open(uri, "rb", buffering=0)
 
 
 @contextmanager
-def open_write(uri: str) -> Iterator[BinaryIO]:
+def open_write(uri: str, storage_client: storage.Client | None = None) -> Iterator[BinaryIO]:
     """A binary writer that publishes `uri` only when the block exits without an error.
 
     Local: written to a sibling temporary file, renamed into place. GCS: spooled locally (in
@@ -119,28 +126,28 @@ def open_write(uri: str) -> Iterator[BinaryIO]:
         with tempfile.SpooledTemporaryFile(max_size=GCS_CHUNK_SIZE) as spool:
             yield spool  # type: ignore[misc]
             spool.seek(0)
-            _blob(uri).upload_from_file(spool)
+            _blob(uri, storage_client).upload_from_file(spool)
         return
     path = Path(uri)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
     try:
-        with open(tmp, "wb", buffering=BLOCK_SIZE) as handle:
+        with open(tmp, "wb", buffering=WRITE_BUFFER_SIZE) as handle:
             yield handle
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def publish_file(local_path: str, uri: str) -> None:
+def publish_file(local_path: str, uri: str, storage_client: storage.Client | None = None) -> None:
     """Move a finished local file to `uri` (rename when local, one upload when gs://)."""
     if is_gcs(uri):
-        _blob(uri).upload_from_filename(local_path)
+        _blob(uri, storage_client).upload_from_filename(local_path)
         return
     os.makedirs(os.path.dirname(os.path.abspath(uri)), exist_ok=True)
     shutil.move(local_path, uri)
 
 
-def _blob(uri: str) -> storage.Blob:
+def _blob(uri: str, storage_client: storage.Client | None) -> storage.Blob:
     bucket_name, name = split_gcs(uri)
-    return gcs_client().bucket(bucket_name).blob(name)
+    return _client(storage_client).bucket(bucket_name).blob(name)

@@ -1,4 +1,4 @@
-"""The batched PaLM fast path gives exactly what the line-by-line path gives, and cannot be fooled."""
+"""PaLM lines a block at a time give exactly what the line-by-line path gives, and cannot be fooled."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aria_tuning.dataprep import prepare_dataset, validate_sources
 from aria_tuning.dataprep.convert import to_palm
-from aria_tuning.dataprep.formats import Example
+from aria_tuning.dataprep.input_formats import Example
 
 from tests.aria_tuning.dataprep.conftest import palm_line
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from aria_tuning.dataprep.lines import iter_blocks, iter_lines
+from aria_tuning.dataprep.line_reader import iter_blocks, iter_lines
 
 
 def reference(data: bytes, limit: int) -> list[tuple[int, bytes | None, int, bool]]:

@@ -1,8 +1,8 @@
-"""The split's writer: pass one streams kept examples into local temp files, `publish` moves them out.
+"""Writing the split: pass one streams kept examples into local temp files, `publish` moves them out.
 
 Train lines go straight to a temp train file (hashed as written); eval candidates go, with their
 digest, to a small candidates file. Nothing reaches the output location until `publish`, which
-runs only after the data and the plan were accepted.
+runs only after the data and the plan were accepted. Which examples go where is `split_rule`'s.
 """
 
 from __future__ import annotations
@@ -11,10 +11,13 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import IO, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
-from aria_tuning.dataprep import sources as io
-from aria_tuning.dataprep.split import eval_cut, eval_threshold
+from aria_tuning.dataprep import file_io
+from aria_tuning.dataprep.split_rule import eval_cut, eval_threshold
+
+if TYPE_CHECKING:
+    from google.cloud import storage
 
 _HEX = 16  # a candidate line is "<16 hex digits of the digest><json>\n"
 
@@ -25,12 +28,13 @@ class SplitWriter:
     def __init__(self, eval_fraction: float) -> None:
         self.cut = eval_cut(eval_fraction)
         fd, self._train_path = tempfile.mkstemp(prefix="aria-train-", suffix=".jsonl")
-        self._train: BinaryIO = os.fdopen(fd, "wb", buffering=io.BLOCK_SIZE)
+        self._train: BinaryIO = os.fdopen(fd, "wb", buffering=file_io.WRITE_BUFFER_SIZE)
         self._train_hash = hashlib.sha256()
-        self._candidates: IO[bytes] = tempfile.TemporaryFile(prefix="aria-eval-", buffering=io.BLOCK_SIZE)  # noqa: SIM115
+        self._candidates: IO[bytes] = tempfile.TemporaryFile(  # noqa: SIM115
+            prefix="aria-eval-", buffering=file_io.WRITE_BUFFER_SIZE
+        )
         self.train_examples = self.train_bytes = self.candidates = 0
         self._threshold = 0
-        self.eval_examples = 0
 
     def write_block(self, lines: list[bytes], digests: list[int]) -> None:
         cut = self.cut
@@ -57,7 +61,6 @@ class SplitWriter:
 
     def finish(self, n_eval: int) -> None:
         """Keep the `n_eval` smallest-digest candidates for eval; append the others to train."""
-        self.eval_examples = n_eval
         if not self.candidates:
             return
         self._threshold = eval_threshold(
@@ -79,7 +82,9 @@ class SplitWriter:
         if chunk:
             yield chunk
 
-    def publish(self, train_uri: str, eval_uri: str | None) -> tuple[dict[str, dict[str, Any]], str]:
+    def publish(
+        self, train_uri: str, eval_uri: str | None, storage_client: storage.Client | None = None
+    ) -> tuple[dict[str, dict[str, Any]], str]:
         """Move train (and write eval) to their final place; (files, content sha256)."""
         self._train.close()
         content = self._train_hash.copy()
@@ -95,7 +100,7 @@ class SplitWriter:
             eval_hash = hashlib.sha256()
             count = size = 0
             threshold = self._threshold
-            with io.open_write(eval_uri) as dst:
+            with file_io.open_write(eval_uri, storage_client) as dst:
                 for chunk in self._chunks(lambda digest: digest <= threshold):
                     block = b"".join(chunk)
                     dst.write(block)
@@ -110,9 +115,9 @@ class SplitWriter:
                 "sha256": eval_hash.hexdigest(),
             }
         # train last: a published train.jsonl always has its eval.jsonl next to it
-        if not io.is_gcs(train_uri):
+        if not file_io.is_gcs(train_uri):
             os.chmod(self._train_path, 0o644)  # mkstemp made it private; eval and report are 0644 too
-        io.publish_file(self._train_path, train_uri)
+        file_io.publish_file(self._train_path, train_uri, storage_client)
         return files, content.hexdigest()
 
     def close(self) -> None:

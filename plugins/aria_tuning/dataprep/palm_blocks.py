@@ -1,24 +1,25 @@
-"""The PaLM fast path: a whole block of `{"input_text", "output_text"}` lines handled in bulk.
+"""PaLM lines a block at a time: one decode for the whole block, checks and conversion by column.
 
-One msgspec call decodes the block; token counts, limits and conversion run over columns with
-the per-example work in C (map). PaLM lines bound for a PaLM model are written
-verbatim when that is provably safe (see `verbatim`): exact duplicates are then byte-identical
-lines, and other formats are compared in their converted form. Any block this cannot vouch for (a bad line, an
-empty field, an example over a limit) is handed back to the line-by-line path, which reports
-each problem at its line; both paths produce identical bytes.
+One msgspec call decodes a block of `{"input_text", "output_text"}` lines; token counts, limits
+and conversion run over columns with the per-example work in C (map). PaLM lines bound for a
+PaLM model are written verbatim when that is provably safe (see `verbatim`): exact duplicates
+are then byte-identical lines, and other formats are compared in their converted form. Any
+block this cannot vouch for (a bad line, an empty field, an example over a limit) is handed back
+to the line-by-line path, which reports each problem at its line; both paths produce identical
+bytes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import operator
 from collections.abc import Callable
-from itertools import repeat
 
 import msgspec
 
 from aria_tuning.catalog import ModelSpec
-from aria_tuning.dataprep.formats import Example
+from aria_tuning.dataprep.digests import digests_of
+from aria_tuning.dataprep.input_formats import Example, palm_example
+from aria_tuning.dataprep.tokens import token_counts
 
 
 class PalmPair(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -30,7 +31,6 @@ class PalmPair(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 _decode_batch = msgspec.json.Decoder(list[tuple[PalmPair]]).decode
 _encode = msgspec.json.Encoder().encode
-_ascii_only = operator.methodcaller("encode", "ascii", "ignore")
 _first = operator.itemgetter(0)
 _input_text = operator.attrgetter("input_text")
 _output_text = operator.attrgetter("output_text")
@@ -44,6 +44,13 @@ def verbatim(line: bytes) -> bool:
     and no value ends in "_text". A CR (CRLF files) is left to re-encoding.
     """
     return line.count(b'_text"') == 2 and b"\r" not in line
+
+
+def palm_line(source: str, target: str, line: bytes | None) -> bytes:
+    """The PaLM training line for one example: `line` itself when `verbatim`, else re-encoded."""
+    if line is not None and verbatim(line):
+        return line
+    return _encode(PalmPair(source, target))
 
 
 def decode_block(lines: list[bytes]) -> tuple[list[PalmPair], bool] | None:
@@ -70,19 +77,6 @@ def decode_block(lines: list[bytes]) -> tuple[list[PalmPair], bool] | None:
     # Each line holds at least its two keys, so a total of exactly 2 per line means 2 in each.
     all_verbatim = joined.count(b'_text"') == 2 * len(lines) and b"\r" not in joined
     return list(map(_first, batch)), all_verbatim
-
-
-def token_counts(texts: list[str]) -> list[int]:
-    """`tokens.estimate_tokens` over a list, all in C (map): with `a` ASCII characters out of `n`,
-    ceil(a / 4) + (n - a) == n - floor(3a / 4)."""
-    three_quarters = map(
-        operator.rshift, map(operator.mul, map(len, map(_ascii_only, texts)), repeat(3)), repeat(2)
-    )
-    return list(map(operator.sub, map(len, texts), three_quarters))
-
-
-def pair_example(source: str, target: str) -> Example:
-    return Example(None, (("user", source), ("model", target)))
 
 
 Converted = tuple[list[bytes], list[int], list[int], list[int]]
@@ -121,7 +115,5 @@ def convert_block(
             line if verbatim(line) else _encode(pair) for line, pair in zip(lines, pairs, strict=True)
         ]
     else:
-        converted = [convert(pair_example(s, t)) for s, t in zip(sources, targets, strict=True)]
-    sha256, from_bytes = hashlib.sha256, int.from_bytes
-    digests = [from_bytes(sha256(line).digest()[:8], "big") | 1 for line in converted]
-    return converted, digests, tokens_in, tokens_out
+        converted = [convert(palm_example(s, t)) for s, t in zip(sources, targets, strict=True)]
+    return converted, digests_of(converted), tokens_in, tokens_out

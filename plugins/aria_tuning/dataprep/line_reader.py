@@ -1,4 +1,4 @@
-"""Split a byte stream into numbered lines without ever holding more than one block plus one line.
+"""Numbered lines from a byte stream, never holding more than one block plus one line.
 
 Lines longer than `max_line_bytes` are measured and skipped, not kept: a runaway line (a binary
 file, a missing newline) costs no memory. A UTF-8 byte-order mark at the start is dropped.
@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from itertools import chain
 from typing import BinaryIO
 
-from aria_tuning.dataprep.sources import BLOCK_SIZE
-
+#: Bytes read at a time: big enough that per-read overhead vanishes, small next to the RSS budget
+#: (a block is held about five times over: raw, split, joined, decoded, converted).
+BLOCK_SIZE = 1 << 20
 BOM = b"\xef\xbb\xbf"
 
 #: (number of the first line, the lines without "\n" (an int: the byte length of a line over the
