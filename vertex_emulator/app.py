@@ -30,14 +30,20 @@ log = logging.getLogger("vertex_emulator")
 
 
 def create_app(
-    backend: Backend, fault_seed: int | None = None, *, authority: TokenAuthority | None = None
+    backend: Backend,
+    fault_seed: int | None = None,
+    *,
+    faults: Faults | None = None,
+    counter: control.RequestCounter | None = None,
+    authority: TokenAuthority | None = None,
 ) -> Starlette:
+    """The REST app; pass `faults` and `counter` to share them with the gRPC server (`grpc_server`)."""
     wire.load("v1")
     # v1beta1 (google-genai's version) loads in the background: startup is ~1 s faster, and a first
     # v1beta1 request simply waits on the import lock.
     threading.Thread(target=wire.load, args=("v1beta1",), daemon=True).start()
-    faults = Faults(fault_seed)
-    counter = control.RequestCounter()
+    faults = faults if faults is not None else Faults(fault_seed)
+    counter = counter if counter is not None else control.RequestCounter()
     authority = authority if authority is not None else TokenAuthority(backend.store)
     plane = control.ControlPlane(backend, faults, counter, authority)
 
