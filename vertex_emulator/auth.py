@@ -149,7 +149,8 @@ class TokenAuthority:
             raise Unauthenticated(INVALID, "ACCESS_TOKEN_EXPIRED")
         scopes = frozenset(str(jwt.claims.get("scope", "")).split())
         audience = jwt.claims.get("aud")
-        if not scopes and not audience:
+        # A grant assertion (aud: the token endpoint) is not an access token; nor is a JWT naming nothing.
+        if (not scopes and not audience) or audience in TOKEN_AUDIENCES:
             raise Unauthenticated(INVALID, "ACCESS_TOKEN_TYPE_UNSUPPORTED")
         return Grant(str(email), scopes, str(audience) if audience else None)
 

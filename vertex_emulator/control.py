@@ -1,8 +1,8 @@
 """The test-only control plane under /_emulator/ (never subject to injected faults).
 
 GET  /_emulator/health                      liveness, settings and where state is kept
-POST /_emulator/reset                       forget every resource and fault rule
-GET  /_emulator/counts                      resources by kind and API calls by route
+POST /_emulator/reset                       forget every resource, fault rule, service account and token
+GET  /_emulator/counts                      resources by kind, API calls by route, calls by principal
 GET  /_emulator/faults                      the fault rules
 POST /_emulator/faults                      add a rule {status, rate, method, path, latencyMs, count}
 DELETE /_emulator/faults                    remove all rules
@@ -11,9 +11,9 @@ GET  /_emulator/stats                       {"requests": N, "by_method": {route:
 POST /_emulator/models/{model name}:{verb}  degrade (answers as if untuned) | restore
 GET  /_emulator/inspect/{resource name}     the raw record (wire dict and internal state)
 GET|PATCH /_emulator/settings               clock settings (secondsPerStep, phaseSeconds, ...)
-GET|PATCH /_emulator/auth                   {"required": bool}, accounts, principals, delegations
+GET|PATCH /_emulator/auth                   {"required": bool} (POST too); accounts, principals, delegations
 POST /_emulator/auth:expireTokens           expire issued tokens now ({"principal"} or all)
-GET  /_emulator/auth/calls                  every call's surface, method, path and principal
+GET  /_emulator/auth/calls                  each served call's surface, method, path and principal
 GET|POST /_emulator/serviceAccounts         register {email, publicKeyPem | x509Pem, keyId, tokenCreators}
 """
 
