@@ -10,6 +10,7 @@ RUN_DIR := .run
 # Fixed local ports of the offline cloud (README: "The emulators").
 GCS_PORT ?= 9023
 VERTEX_PORT ?= 9024
+VERTEX_GRPC_PORT ?= 9025
 
 .PHONY: help venv test lint demo emulators emulators-stop bench bench-prep faults up down deploy-composer clean
 
@@ -34,17 +35,19 @@ lint: $(STAMP) ## ruff (with Airflow's AIR3 rules) and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-emulators: $(STAMP) ## start the GCS (:$(GCS_PORT)) and Vertex AI (:$(VERTEX_PORT)) emulators in the background
-	$(PY) -m vertex_emulator.launcher start --run-dir $(RUN_DIR) --gcs-port $(GCS_PORT) --vertex-port $(VERTEX_PORT)
+emulators: $(STAMP) ## start the GCS (:$(GCS_PORT)) and Vertex AI (:$(VERTEX_PORT), gRPC :$(VERTEX_GRPC_PORT)) emulators in the background
+	$(PY) -m scripts.emulators start --run-dir $(RUN_DIR) --gcs-port $(GCS_PORT) --vertex-port $(VERTEX_PORT) \
+		--vertex-grpc-port $(VERTEX_GRPC_PORT)
 
 emulators-stop: ## stop exactly the emulators `make emulators` started
-	@test -x $(PY) && $(PY) -m vertex_emulator.launcher stop --run-dir $(RUN_DIR) || true
+	@test -x $(PY) && $(PY) -m scripts.emulators stop --run-dir $(RUN_DIR) || true
 
 demo: $(STAMP) ## the DAG end to end against the emulators (dag.test), with a readable summary
 	$(PY) -m scripts.demo
 
 up: $(STAMP) ## a real local Airflow (api-server :8080, scheduler, dag-processor, triggerer) + emulators; ARIA_DB=postgres for PostgreSQL
-	$(PY) -m scripts.local_airflow up --run-dir $(RUN_DIR) --gcs-port $(GCS_PORT) --vertex-port $(VERTEX_PORT)
+	$(PY) -m scripts.local_airflow up --run-dir $(RUN_DIR) --gcs-port $(GCS_PORT) --vertex-port $(VERTEX_PORT) \
+		--vertex-grpc-port $(VERTEX_GRPC_PORT)
 
 down: ## stop exactly the processes `make up` started
 	@test -x $(PY) && $(PY) -m scripts.local_airflow down --run-dir $(RUN_DIR) || true

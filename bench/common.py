@@ -6,10 +6,9 @@ import importlib
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -68,10 +67,6 @@ def importable(module: str) -> bool:
     except ImportError:
         return False
     return True
-
-
-def median_of(repetitions: int, measure: Callable[[], float]) -> float:
-    return statistics.median(measure() for _ in range(repetitions))
 
 
 def run_fresh_python(code: str, env: dict[str, str] | None = None, timeout: float = 300) -> dict:

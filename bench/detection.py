@@ -1,5 +1,5 @@
 """Benchmark 4: detection latency, from the last file of a dataset version landing in GCS to the tuning
-job's creation in Vertex, on a real local Airflow (tests/faults/stack.py) against the emulators.
+job's creation in Vertex, on a real local Airflow (scripts/airflow_stack.py) against the emulators.
 
 The DAG ships with a 60 s poke interval and a 600 s upload-inactivity period (real uploads pause), which
 would make one measurement last over 11 minutes. The benchmark runs the same DAG with both scaled down
@@ -40,8 +40,7 @@ def _upload_files(version: str) -> float:
 
 
 def measure(repetitions: int) -> list[dict]:
-    from tests.faults import checks
-    from tests.faults.stack import AirflowStack
+    from scripts.airflow_stack import AirflowStack
 
     env = {
         "ARIA_SENSOR_POKE_SECONDS": str(POKE_SECONDS),
@@ -57,11 +56,12 @@ def measure(repetitions: int) -> list[dict]:
             time.sleep(5)
             for version in VERSIONS[:repetitions]:
                 stack.fail_scheduled_runs()
+                earlier = {job.name for job in _jobs(stack)}
                 run_id = stack.trigger(version, {"train_steps": 10})
                 # The run is waiting in its sensor (deferred) before the first file arrives.
                 stack.wait_task_state(run_id, "wait_for_dataset_files", {"deferred"}, timeout=300)
                 landed = _upload_files(version)
-                job = _first_job(stack, checks, run_id, timeout=600)
+                job = _first_new_job(stack, earlier, run_id, timeout=600)
                 created = job.create_time.timestamp()
                 prepared = stack.task_instance(run_id, "prepare_dataset")
                 results.append(
@@ -81,10 +81,26 @@ def measure(repetitions: int) -> list[dict]:
     return results
 
 
-def _first_job(stack: Any, checks: Any, run_id: str, timeout: float) -> Any:
+def _jobs(stack: Any) -> list[Any]:
+    """Every pipeline job and tuning job the stack's Vertex emulator holds, in both tuning regions."""
+    from scripts.airflow_stack import PROJECT
+
+    pipelines = stack.vertex_client("PipelineServiceClient")
+    tunings = stack.vertex_client("GenAiTuningServiceClient")
+    found: list[Any] = []
+    for region in ("europe-west4", "us-central1"):
+        parent = f"projects/{PROJECT}/locations/{region}"
+        found += list(pipelines.list_pipeline_jobs(parent=parent))
+        found += list(tunings.list_tuning_jobs(parent=parent))
+    return found
+
+
+def _first_new_job(stack: Any, earlier: set[str], run_id: str, timeout: float) -> Any:
+    """The first job created since `earlier` was listed: the benchmark's runs go one at a time on its own
+    emulator, and scheduled runs are failed before each trigger, so a new job can only be `run_id`'s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        jobs = checks.tuning_jobs(stack, run_id)
+        jobs = [job for job in _jobs(stack) if job.name not in earlier]
         if jobs:
             return min(jobs, key=lambda j: j.create_time)
         time.sleep(0.5)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.processes import Service, free_port, start_gcs_emulator
-from vertex_emulator.launcher import exited, wait_http
+from scripts.emulators import start_gcs_emulator, start_vertex_emulator
+from scripts.processes import Server
 
 PROJECT = "aria-local"
 REGION = "europe-west4"
@@ -26,8 +25,8 @@ GCP_CONNECTION = json.dumps({"conn_type": "google_cloud_platform", "extra": {"is
 class OfflineCloud:
     gcs_url: str
     vertex_url: str
-    gcs: Service
-    vertex: Service
+    gcs: Server
+    vertex: Server
 
     @property
     def env(self) -> dict[str, str]:
@@ -38,30 +37,15 @@ class OfflineCloud:
         }
 
 
-def start_vertex_emulator(
-    log_dir: Path, gcs_url: str, seconds_per_step: float | None = None, state_dir: Path | None = None
-) -> tuple[Service, str]:
-    port = free_port()
-    argv = [sys.executable, "-m", "aria_tuning.cli", "emulator", "--host", "127.0.0.1", "--port", str(port)]
-    if seconds_per_step is not None:
-        argv += ["--seconds-per-step", str(seconds_per_step)]
-    if state_dir is not None:
-        argv += ["--state-dir", str(state_dir)]
-    argv += ["--gcs-endpoint", gcs_url]
-    service = Service("vertex-emulator", argv, log_dir)
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/_emulator/health", 60, exited(service.process))
-    return service, url
-
-
 @contextmanager
 def offline_cloud(log_dir: Path, seconds_per_step: float | None = None) -> Iterator[OfflineCloud]:
     log_dir.mkdir(parents=True, exist_ok=True)
-    gcs, gcs_url = start_gcs_emulator(log_dir)
+    gcs = start_gcs_emulator(log_dir)
     saved = {key: os.environ.get(key) for key in ("STORAGE_EMULATOR_HOST", "ARIA_VERTEX_API_ENDPOINT")}
     try:
-        vertex, vertex_url = start_vertex_emulator(log_dir, gcs_url, seconds_per_step)
-        cloud = OfflineCloud(gcs_url, vertex_url, gcs, vertex)
+        clock = ("--seconds-per-step", str(seconds_per_step)) if seconds_per_step is not None else ()
+        vertex = start_vertex_emulator(log_dir, gcs_url=gcs.url, extra_args=clock)
+        cloud = OfflineCloud(gcs.url, vertex.url, gcs, vertex)
         os.environ.update(cloud.env)
         try:
             yield cloud

@@ -22,42 +22,21 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from scripts.local_airflow import REPO, spawn, stop, wait_http
+from scripts.emulators import start_gcs_emulator, start_vertex_emulator
+from scripts.local_airflow import REPO, migrate
+from scripts.processes import free_port
 from scripts.sample_data import DEFAULT_VERSION, create_buckets, upload_version
 
 DAG_ID = "aria_text_tuning"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_emulators(log_dir: Path, stack: ExitStack) -> tuple[str, str]:
     """A GCS emulator and the Vertex emulator, stopped when `stack` closes; returns their URLs."""
-    gcs_port, vertex_port = free_port(), free_port()
-    gcs_url, vertex_url = f"http://127.0.0.1:{gcs_port}", f"http://127.0.0.1:{vertex_port}"
-    env = {**os.environ, "STORAGE_EMULATOR_HOST": gcs_url}
-    gcs = spawn(
-        "gcs-emulator",
-        [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
-         "--port", str(gcs_port), "--in-memory", "-q"],
-        env, log_dir,
-    )  # fmt: skip
-    stack.callback(stop, gcs)
-    vertex = spawn(
-        "vertex-emulator",
-        [sys.executable, "-m", "vertex_emulator", "--host", "127.0.0.1", "--port", str(vertex_port),
-         "--gcs-endpoint", gcs_url],
-        env, log_dir,
-    )  # fmt: skip
-    stack.callback(stop, vertex)
-    wait_http(f"{gcs_url}/storage/v1/b", 30, gcs)
-    wait_http(f"{vertex_url}/_emulator/health", 30, vertex)
-    return gcs_url, vertex_url
+    gcs = start_gcs_emulator(log_dir)
+    stack.callback(gcs.stop)
+    vertex = start_vertex_emulator(log_dir, gcs_url=gcs.url, grpc_port=free_port())  # gRPC as on Google
+    stack.callback(vertex.stop)
+    return gcs.url, vertex.url
 
 
 def configure_airflow(home: Path, vertex_url: str, gcs_url: str) -> None:
@@ -87,22 +66,12 @@ def configure_airflow(home: Path, vertex_url: str, gcs_url: str) -> None:
     )
 
 
-def migrate(log_dir: Path) -> None:
-    import subprocess
-
-    with (log_dir / "db-migrate.log").open("ab") as out:
-        subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"], env=os.environ.copy(), stdout=out,
-            stderr=subprocess.STDOUT, check=True,
-        )  # fmt: skip
-
-
 def load_dag() -> Any:
     """The DAG from dags/, parsed the way the DAG processor does."""
     try:
         from airflow.dag_processing.dagbag import DagBag
     except ImportError:  # Airflow 3.1
-        from airflow.models.dagbag import DagBag
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
     bag = DagBag(dag_folder=str(REPO / "dags"))  # examples are off: AIRFLOW__CORE__LOAD_EXAMPLES
     if bag.import_errors:
@@ -207,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Uploaded {uploaded.examples} examples ({len(uploaded.objects)} files) to {uploaded.uri}",
             flush=True,
         )
-        migrate(log_dir)
+        migrate(os.environ.copy(), log_dir)
         print(f"Running {DAG_ID} for {args.date} with {args.model} (dag.test) ...", flush=True)
         state, states, xcoms = run_dag(load_dag(), args.date, {"base_model": args.model})
         print(summary(uploaded.uri, state, states, xcoms, time.monotonic() - started))

@@ -17,14 +17,14 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from scripts import emulators
+from scripts.processes import Process, load_state, save_state, spawn, wait_http
 
 REPO = Path(__file__).resolve().parents[1]
 AIRFLOW_PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -32,19 +32,11 @@ ADMIN_USER = "admin"
 
 
 @dataclass
-class Started:
-    """One background process: its pid leads its own process group (start_new_session)."""
-
-    name: str
-    pid: int
-    start_ticks: int  # /proc/<pid>/stat start time: a recycled pid never matches
-    log: str
-
-
-@dataclass
 class State:
+    """What `up` started, so `down` stops exactly that: Airflow's processes, PostgreSQL, the emulators."""
+
     run_dir: str
-    processes: list[Started] = field(default_factory=list)
+    processes: list[Process] = field(default_factory=list)
     postgres_data: str | None = None
     emulators: bool = False
 
@@ -53,80 +45,23 @@ class State:
         return run_dir / "airflow" / "processes.json"
 
     def save(self) -> None:
-        path = self.path(Path(self.run_dir))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        save_state(
+            self.path(Path(self.run_dir)),
+            {
+                "run_dir": self.run_dir,
+                "processes": [p.record() for p in self.processes],
+                "postgres_data": self.postgres_data,
+                "emulators": self.emulators,
+            },
+        )
 
     @classmethod
     def load(cls, run_dir: Path) -> State | None:
-        path = cls.path(run_dir)
-        if not path.exists():
+        data = load_state(cls.path(run_dir))
+        if data is None:
             return None
-        data = json.loads(path.read_text())
-        data["processes"] = [Started(**p) for p in data.get("processes", [])]
+        data["processes"] = [Process.from_record(p) for p in data.get("processes", [])]
         return cls(**data)
-
-
-# --- processes ---------------------------------------------------------------------------------
-
-
-def _start_ticks(pid: int) -> int:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return -1
-    return int(stat.rsplit(")", 1)[1].split()[19])
-
-
-def spawn(name: str, argv: Sequence[str], env: dict[str, str], log_dir: Path) -> Started:
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / f"{name}.log"
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            list(argv), stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=REPO
-        )
-    return Started(name, process.pid, _start_ticks(process.pid), str(log))
-
-
-def is_running(started: Started) -> bool:
-    return _start_ticks(started.pid) == started.start_ticks
-
-
-def stop(started: Started, timeout: float = 15.0) -> None:
-    """SIGTERM the process group this script started, then SIGKILL what is left after `timeout`."""
-    if not is_running(started):
-        return
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(started.pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                os.waitpid(started.pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            if not is_running(started) or _is_zombie(started.pid):
-                return
-            time.sleep(0.2)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
-
-
-def wait_http(url: str, timeout: float, started: Started | None = None) -> None:
-    """`vertex_emulator.launcher.wait_http`, failing early when `started` has exited."""
-    from vertex_emulator.launcher import wait_http as wait
-
-    def gone() -> str | None:
-        return f"{started.name} exited (see {started.log})" if started and not is_running(started) else None
-
-    wait(url, timeout, gone)
 
 
 # --- PostgreSQL from the machine's packages ----------------------------------------------------
@@ -295,27 +230,29 @@ def migrate(env: dict[str, str], log_dir: Path) -> None:
         )
 
 
-def start_airflow(env: dict[str, str], log_dir: Path, timeout: float = 180.0) -> list[Started]:
-    """Start api-server, scheduler, dag-processor and triggerer; wait until the api-server answers."""
-    started = [spawn(name, [airflow_bin(), name], env, log_dir) for name in AIRFLOW_PROCESSES]
+def start_airflow_process(name: str, env: dict[str, str], log_dir: Path) -> Process:
+    """`airflow <name>` (api-server, scheduler, ...) in the background, from the repository."""
+    return spawn(name, [airflow_bin(), name], log_dir, env, cwd=REPO)
+
+
+def start_airflow(env: dict[str, str], log_dir: Path, timeout: float = 180.0) -> list[Process]:
+    """Start api-server, scheduler, dag-processor and triggerer; wait until the api-server answers.
+
+    Their ports come with `env` (one api-server port shared by four processes' settings), so unlike the
+    emulators' start this one is not retried on another port.
+    """
+    started = [start_airflow_process(name, env, log_dir) for name in AIRFLOW_PROCESSES]
     api = started[0]
     try:
-        wait_http(f"{env['AIRFLOW__API__BASE_URL']}/api/v2/monitor/health", timeout, api)
+        wait_http(f"{env['AIRFLOW__API__BASE_URL']}/api/v2/monitor/health", timeout, api.gone)
     except BaseException:
         for process in started:
-            stop(process)
+            process.stop()
         raise
     return started
 
 
 # --- up / down ---------------------------------------------------------------------------------
-
-
-def _emulators(action: str, run_dir: Path, gcs_port: int, vertex_port: int) -> None:
-    argv = [sys.executable, "-m", "vertex_emulator.launcher", action, "--run-dir", str(run_dir)]
-    if action == "start":
-        argv += ["--gcs-port", str(gcs_port), "--vertex-port", str(vertex_port)]
-    subprocess.run(argv, check=action == "start", cwd=REPO)
 
 
 def slow_down_vertex(vertex_url: str) -> None:
@@ -324,25 +261,20 @@ def slow_down_vertex(vertex_url: str) -> None:
     A deferral that resumes within a few seconds can also race the LocalExecutor: the scheduler may read
     the exit of the deferring process after the resumed one started, and fail the running task.
     """
-    body = json.dumps({"secondsPerStep": 0.5, "operationSeconds": 10}).encode()
-    request = urllib.request.Request(
-        f"{vertex_url}/_emulator/settings",
-        data=body,
-        method="PATCH",
-        headers={"Content-Type": "application/json"},
+    emulators.emulator_control(
+        vertex_url, "settings", {"secondsPerStep": 0.5, "operationSeconds": 10}, method="PATCH"
     )
-    urllib.request.urlopen(request, timeout=10).close()
 
 
 def up(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir).resolve()
-    if (existing := State.load(run_dir)) and any(is_running(p) for p in existing.processes):
+    if (existing := State.load(run_dir)) and any(p.running() for p in existing.processes):
         print(f"Airflow is already running (state in {State.path(run_dir)}); `make down` first.")
         return 1
     home, logs = run_dir / "airflow", run_dir / "airflow" / "logs"
     state = State(run_dir=str(run_dir))
     try:
-        _emulators("start", run_dir, args.gcs_port, args.vertex_port)
+        emulators.start(run_dir, args.gcs_port, args.vertex_port, args.vertex_grpc_port or None)
         state.emulators = True
         state.save()
         gcs_url, vertex_url = f"http://127.0.0.1:{args.gcs_port}", f"http://127.0.0.1:{args.vertex_port}"
@@ -384,11 +316,11 @@ def up(args: argparse.Namespace) -> int:
 
 def down_state(state: State) -> None:
     for process in reversed(state.processes):
-        stop(process)
+        process.stop()
     if state.postgres_data:
         stop_postgres(Path(state.postgres_data))
     if state.emulators:
-        _emulators("stop", Path(state.run_dir), 0, 0)
+        emulators.stop(Path(state.run_dir))
     State.path(Path(state.run_dir)).unlink(missing_ok=True)
 
 
@@ -414,6 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pg-port", type=int, default=int(os.environ.get("ARIA_PG_PORT", "5433")))
     parser.add_argument("--gcs-port", type=int, default=int(os.environ.get("GCS_PORT", "9023")))
     parser.add_argument("--vertex-port", type=int, default=int(os.environ.get("VERTEX_PORT", "9024")))
+    grpc_port = int(os.environ.get("VERTEX_GRPC_PORT", "9025"))
+    parser.add_argument("--vertex-grpc-port", type=int, default=grpc_port, help="0: none")
     args = parser.parse_args(argv)
     return up(args) if args.action == "up" else down(args)
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from scripts.emulators import start_gcs_emulator, start_vertex_emulator
+from scripts.processes import Server
 from tests.support import airflow as airflow_support
-from tests.support.processes import VertexEmulatorProcess, start_gcs_emulator
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -26,7 +27,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def gcs_emulator(run_dir: Path) -> Iterator[str]:
     """URL of a GCS emulator process; STORAGE_EMULATOR_HOST points at it for the session."""
-    service, url = start_gcs_emulator(run_dir)
+    emulator = start_gcs_emulator(run_dir)
+    url = emulator.url
     previous = os.environ.get("STORAGE_EMULATOR_HOST")
     os.environ["STORAGE_EMULATOR_HOST"] = url
     try:
@@ -36,7 +38,7 @@ def gcs_emulator(run_dir: Path) -> Iterator[str]:
             os.environ.pop("STORAGE_EMULATOR_HOST", None)
         else:
             os.environ["STORAGE_EMULATOR_HOST"] = previous
-        service.stop()
+        emulator.stop()
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +53,7 @@ def vertex_emulator(gcs_emulator: str, run_dir: Path, vertex_emulator_state_dir:
 
     Shared by every test: use unique ids, display names or labels rather than `/_emulator/reset`.
     """
-    emulator = VertexEmulatorProcess(run_dir, gcs_emulator, state_dir=vertex_emulator_state_dir)
+    emulator = start_vertex_emulator(run_dir, gcs_url=gcs_emulator, state_dir=vertex_emulator_state_dir)
     previous = os.environ.get("ARIA_VERTEX_API_ENDPOINT")
     os.environ["ARIA_VERTEX_API_ENDPOINT"] = emulator.url
     try:
@@ -65,16 +67,18 @@ def vertex_emulator(gcs_emulator: str, run_dir: Path, vertex_emulator_state_dir:
 
 
 @pytest.fixture
-def vertex_emulator_factory(
-    gcs_emulator: str, tmp_path: Path
-) -> Iterator[Callable[..., VertexEmulatorProcess]]:
+def vertex_emulator_factory(gcs_emulator: str, tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Start private Vertex AI emulators: `start(state_dir=None, extra_args=())` -> process handle
     (`.url`, `.restart()`, `.stop()`); all are stopped when the test ends."""
-    started: list[VertexEmulatorProcess] = []
+    started: list[Server] = []
 
-    def start(state_dir: Path | None = None, extra_args: tuple[str, ...] = ()) -> VertexEmulatorProcess:
-        emulator = VertexEmulatorProcess(
-            tmp_path, gcs_emulator, state_dir=state_dir, extra_args=extra_args, name=f"vertex-{len(started)}"
+    def start(state_dir: Path | None = None, extra_args: tuple[str, ...] = ()) -> Server:
+        emulator = start_vertex_emulator(
+            tmp_path,
+            gcs_url=gcs_emulator,
+            state_dir=state_dir,
+            extra_args=extra_args,
+            name=f"vertex-{len(started)}",
         )
         started.append(emulator)
         return emulator

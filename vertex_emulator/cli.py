@@ -1,4 +1,4 @@
-"""`vertex-tuning emulator` (and `python -m vertex_emulator`): serve the Vertex AI emulator."""
+"""`python -m vertex_emulator`: serve the Vertex AI emulator."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 Each subcommand lives in its own module exposing `add_arguments(parser)` and `run(args) -> int`.
 Those modules import only argparse-level things at module level; heavy imports happen inside
-`run`, so `vertex-tuning emulator` never loads Airflow and `vertex-tuning validate` never loads
-the emulator.
+`run`, so building the parser stays cheap. The offline Vertex AI emulator is no subcommand: it is
+never deployed, and runs as `python -m vertex_emulator`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import sys
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "emulator": ("vertex_emulator.cli", "run the offline Vertex AI emulator (REST, /v1 and /v1beta1)"),
     "validate": ("aria_tuning.commands.validate", "check a dataset for a base model; print every problem"),
     "plan": ("aria_tuning.commands.plan", "validate a dataset and print the tuning plan (steps, batch, ETA)"),
 }

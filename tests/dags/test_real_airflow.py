@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from scripts import local_airflow as la
+from scripts.processes import free_port
 from scripts.sample_data import create_buckets, upload_version
-from tests.support.processes import free_port
 
 PASSWORD = "aria-test-password"
 LOGICAL_DATE = "2025-06-22"  # past (no future logical dates) and after the DAG start_date
@@ -83,7 +83,7 @@ def airflow_api(
         yield f"http://127.0.0.1:{port}"
     finally:
         for process in processes:
-            la.stop(process)
+            process.stop()
 
 
 def _call(url: str, token: str | None = None, body: Any = None, method: str | None = None) -> Any:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts.airflow_stack import AirflowStack
 from tests.faults import checks
-from tests.faults.stack import AirflowStack
 
 #: Scenarios cheap enough for every `make test` (each costs one DAG run of about a minute).
 CI_SCENARIOS = frozenset({"s1", "s3", "s5", "s8"})

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import psutil
 
+from scripts.airflow_stack import AirflowStack
 from tests.faults import checks
-from tests.faults.stack import AirflowStack
 
 TUNE = "tune"
 # Logical dates (= dataset versions) are on or after the DAG's start_date (2025-06-01): Airflow

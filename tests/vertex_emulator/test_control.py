@@ -10,7 +10,7 @@ import pytest
 from google.api_core import exceptions
 from google.cloud import aiplatform_v1
 
-from tests.support.processes import emulator_control
+from scripts.emulators import emulator_control
 from tests.vertex_emulator.conftest import TPU_REGION, Upload, gapic_clients, palm_rows, pipeline_job
 
 

@@ -7,7 +7,7 @@ from google.api_core import exceptions
 from google.cloud import aiplatform, aiplatform_v1
 from google.protobuf import field_mask_pb2
 
-from tests.support.processes import emulator_control
+from scripts.emulators import emulator_control
 from tests.vertex_emulator.conftest import (
     GPU_REGION,
     Gapic,

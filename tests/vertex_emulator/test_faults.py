@@ -12,7 +12,7 @@ from google.api_core.client_options import ClientOptions
 from google.auth.aio.credentials import AnonymousCredentials as AsyncAnonymousCredentials
 from google.cloud import aiplatform_v1
 
-from tests.support.processes import emulator_control
+from scripts.emulators import emulator_control
 from tests.vertex_emulator.conftest import Gapic
 
 

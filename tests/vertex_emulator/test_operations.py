@@ -11,7 +11,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import aiplatform_v1
 from google.longrunning import operations_pb2
 
-from tests.support.processes import emulator_control
+from scripts.emulators import emulator_control
 from tests.vertex_emulator.conftest import Gapic, gapic_clients
 
 

@@ -9,7 +9,7 @@ from google.cloud import aiplatform_v1
 from google.genai import types as genai_types
 from google.oauth2.credentials import Credentials
 
-from tests.support.processes import emulator_control
+from scripts.emulators import emulator_control
 from tests.vertex_emulator.conftest import GPU_REGION, Gapic, Upload, gemini_rows, terminal_job, wait_for
 
 Spec = aiplatform_v1.SupervisedTuningSpec

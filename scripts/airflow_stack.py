@@ -1,9 +1,9 @@
-"""A real local Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor) on the emulators.
+"""A throw-away real Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor) on the
+emulators, for the fault suite (tests/faults) and the detection-latency benchmark (bench/detection.py).
 
 Built from scripts/local_airflow.py's pieces, on free ports and a throw-away AIRFLOW_HOME, with the
-Vertex emulator keeping its state on disk so it can be restarted mid-run. Scenarios of the fault suite
-(and the detection-latency benchmark) drive it only from outside: the REST API, GCS, the emulators'
-control plane, and signals to the processes.
+Vertex emulator keeping its state on disk so it can be restarted mid-run. Its users drive it only from
+outside: the REST API, GCS, the emulators' control plane, and signals to the processes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from scripts import local_airflow as la
-from tests.support.processes import Service, VertexEmulatorProcess, free_port, start_gcs_emulator
+from scripts.emulators import emulator_control, start_gcs_emulator, start_vertex_emulator
+from scripts.processes import Process, Server, free_port
 
 DAG_ID = "aria_text_tuning"
 PROJECT = "aria-local"
@@ -57,13 +58,13 @@ class AirflowStack:
     base: Path
     seconds_per_step: float = 0.05
     extra_env: dict[str, str] = field(default_factory=dict)
-    gcs: Service | None = None
-    vertex: VertexEmulatorProcess | None = None
+    gcs: Server | None = None
+    vertex: Server | None = None
     gcs_url: str = ""
     vertex_url: str = ""
     api_url: str = ""
     env: dict[str, str] = field(default_factory=dict)
-    processes: dict[str, la.Started] = field(default_factory=dict)
+    processes: dict[str, Process] = field(default_factory=dict)
     password: str = ""
     _token: str = ""
     _previous_gcs_host: str | None = None
@@ -72,14 +73,15 @@ class AirflowStack:
 
     def start(self) -> AirflowStack:
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.gcs, self.gcs_url = start_gcs_emulator(self.logs)
+        self.gcs = start_gcs_emulator(self.logs)
+        self.gcs_url = self.gcs.url
         # In-process GCS clients of the suite talk to this stack's emulator until stop() gives the
         # session's own emulator back to the tests that run after the suite.
         self._previous_gcs_host = os.environ.get("STORAGE_EMULATOR_HOST")
         os.environ["STORAGE_EMULATOR_HOST"] = self.gcs_url
-        self.vertex = VertexEmulatorProcess(
+        self.vertex = start_vertex_emulator(
             self.logs,
-            self.gcs_url,
+            gcs_url=self.gcs_url,
             state_dir=self.base / "vertex-state",
             extra_args=("--seconds-per-step", str(self.seconds_per_step)),
         )
@@ -109,7 +111,7 @@ class AirflowStack:
 
     def stop(self) -> None:
         for started in reversed(list(self.processes.values())):
-            la.stop(started)
+            started.stop()
         self.processes.clear()
         if self.vertex:
             self.vertex.stop()
@@ -131,8 +133,8 @@ class AirflowStack:
 
     def restart(self, name: str) -> None:
         """SIGTERM one Airflow process (e.g. the triggerer) and start a new one with the same config."""
-        la.stop(self.processes[name])
-        self.processes[name] = la.spawn(name, [la.airflow_bin(), name], self.env, self.logs)
+        self.processes[name].stop()
+        self.processes[name] = la.start_airflow_process(name, self.env, self.logs)
 
     # --- Airflow REST API ------------------------------------------------------------------------
 
@@ -246,12 +248,7 @@ class AirflowStack:
     # --- the Vertex emulator ---------------------------------------------------------------------
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.vertex_url}/_emulator/{path}", data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(request, timeout=30) as response:
-            text = response.read().decode()
-        return json.loads(text) if text else None
+        return emulator_control(self.vertex_url, path, body, method)
 
     def vertex_client(self, service: str) -> Any:
         from google.auth.credentials import AnonymousCredentials
