@@ -38,45 +38,43 @@ class FailedPrecondition(EmulatorError):
     status = "FAILED_PRECONDITION"
 
 
-class Unauthenticated(EmulatorError):
-    """No valid bearer token: Google's 401 with an ErrorInfo reason and a WWW-Authenticate challenge.
+class FrontEndError(EmulatorError):
+    """An error of Google's API front end (credentials, scopes, IAM), with its google.rpc.ErrorInfo:
+    `reason` from google/api/error_reason.proto, domain googleapis.com, the `service` called."""
 
-    `reason` is Google's ErrorInfo reason: CREDENTIALS_MISSING, ACCESS_TOKEN_EXPIRED or
-    ACCESS_TOKEN_TYPE_UNSUPPORTED (what googleapis.com sends for a token it cannot use).
-    """
+    def __init__(self, message: str, reason: str, service: str = "aiplatform.googleapis.com"):
+        super().__init__(message)
+        self.reason = reason
+        self.details = [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": reason,
+                "domain": "googleapis.com",
+                "metadata": {"service": service},
+            }
+        ]
+
+
+class Unauthenticated(FrontEndError):
+    """No valid bearer token: Google's 401 with a WWW-Authenticate challenge; `reason` is
+    CREDENTIALS_MISSING, ACCESS_TOKEN_EXPIRED or ACCESS_TOKEN_TYPE_UNSUPPORTED."""
 
     http_status = 401
     status = "UNAUTHENTICATED"
 
     def __init__(self, message: str, reason: str, service: str = "aiplatform.googleapis.com"):
-        super().__init__(message)
-        self.reason = reason
-        self.details = [_error_info(reason, service)]
+        super().__init__(message, reason, service)
         challenge = 'Bearer realm="https://accounts.google.com/"'
         if reason != "CREDENTIALS_MISSING":
             challenge += ', error="invalid_token"'
         self.headers = {"WWW-Authenticate": challenge}
 
 
-class PermissionDenied(EmulatorError):
+class PermissionDenied(FrontEndError):
     """A valid caller without the right: insufficient scopes, or not a token creator of an account."""
 
     http_status = 403
     status = "PERMISSION_DENIED"
-
-    def __init__(self, message: str, reason: str, service: str = "aiplatform.googleapis.com"):
-        super().__init__(message)
-        self.reason = reason
-        self.details = [_error_info(reason, service)]
-
-
-def _error_info(reason: str, service: str) -> dict[str, object]:
-    return {
-        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-        "reason": reason,
-        "domain": "googleapis.com",
-        "metadata": {"service": service},
-    }
 
 
 class NotFound(EmulatorError):

@@ -98,7 +98,7 @@ def _relocate(key: str, value: str, upstream: str, gate_root: str) -> str:
 
 def _gcs_error(error: Unauthenticated | PermissionDenied) -> JSONResponse:
     """The JSON API's error shape (`errors[]` with reason and location), Google's words in `message`."""
-    reason = "required" if getattr(error, "reason", "") == "CREDENTIALS_MISSING" else "authError"
+    reason = "required" if error.reason == "CREDENTIALS_MISSING" else "authError"
     if isinstance(error, PermissionDenied):
         reason = "insufficientPermissions"
     item = {"message": error.message, "domain": "global", "reason": reason}
