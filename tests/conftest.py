@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from scripts.emulators import start_gcs_emulator, start_vertex_emulator
-from scripts.processes import Server
+from scripts.processes import Server, free_port
 from tests.support import airflow as airflow_support
 
 
@@ -48,12 +48,25 @@ def vertex_emulator_state_dir(run_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def vertex_emulator(gcs_emulator: str, run_dir: Path, vertex_emulator_state_dir: Path) -> Iterator[str]:
+def vertex_emulator_grpc_port() -> int:
+    """The session's Vertex AI emulator also serves gRPC, plain-text, on 127.0.0.1:<this port>."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def vertex_emulator(
+    gcs_emulator: str, run_dir: Path, vertex_emulator_state_dir: Path, vertex_emulator_grpc_port: int
+) -> Iterator[str]:
     """URL of the session's Vertex AI emulator; ARIA_VERTEX_API_ENDPOINT points at it.
 
     Shared by every test: use unique ids, display names or labels rather than `/_emulator/reset`.
     """
-    emulator = start_vertex_emulator(run_dir, gcs_url=gcs_emulator, state_dir=vertex_emulator_state_dir)
+    emulator = start_vertex_emulator(
+        run_dir,
+        gcs_url=gcs_emulator,
+        state_dir=vertex_emulator_state_dir,
+        grpc_port=vertex_emulator_grpc_port,
+    )
     previous = os.environ.get("ARIA_VERTEX_API_ENDPOINT")
     os.environ["ARIA_VERTEX_API_ENDPOINT"] = emulator.url
     try:

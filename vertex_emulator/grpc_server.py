@@ -107,17 +107,17 @@ def _field(message: Message, path: str) -> str:
 
 
 def locate(rpc: Rpc, request: Message) -> Target:
-    """The route whose template the request's path fields fit, and the REST path they make."""
+    """The route whose template the request's path fields fit, and the REST path they make (the first
+    route's, with route None, when none fits: faults still see a path, then the call is refused)."""
+    unmatched: Target | None = None
     for route in rpc.routes:
         values = {variable: _field(request, variable) for variable in route.variables}
-        path = f"/{rpc.version}/{route.expand(values)}"
+        path, resource = f"/{rpc.version}/{route.expand(values)}", next(iter(values.values()), "")
         if route.match(route.method, path) is not None:
-            return Target(route, route.method, path, next(iter(values.values()), ""))
-    first = rpc.routes[0]
-    values = {variable: _field(request, variable) for variable in first.variables}
-    return Target(
-        None, first.method, f"/{rpc.version}/{first.expand(values)}", next(iter(values.values()), "")
-    )
+            return Target(route, route.method, path, resource)
+        unmatched = unmatched or Target(None, route.method, path, resource)
+    assert unmatched is not None  # every Rpc has at least one route
+    return unmatched
 
 
 class Dispatcher:
