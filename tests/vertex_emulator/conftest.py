@@ -1,4 +1,4 @@
-"""Clients and data for the emulator's conformance tests: official Google clients over HTTP only.
+"""Clients and data for the emulator's conformance tests: official Google clients over REST and gRPC.
 
 Every test gets its own project id, so tests share the session emulator without seeing each
 other's jobs, models or endpoints (state is keyed by project and location).
@@ -6,13 +6,18 @@ other's jobs, models or endpoints (state is keyed by project and location).
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
+import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+import grpc
 import pytest
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
@@ -169,6 +174,148 @@ def terminal_pipeline(state: aiplatform_v1.PipelineState) -> bool:
 
 def terminal_job(state: aiplatform_v1.JobState) -> bool:
     return state.name in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED")
+
+
+# -- gRPC: the GAPIC clients on their grpc and grpc_asyncio transports ----------------------------
+GRPC_TRANSPORTS = ("grpc", "grpc_asyncio")
+
+
+class _Loop:
+    """An event loop on a thread of its own: asyncio clients live on it while a sync test body waits."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="grpc-asyncio-clients", daemon=True)
+        self.thread.start()
+
+    def run(self, awaitable: Awaitable[Any], timeout: float = 60.0) -> Any:
+        async def wrapped() -> Any:
+            return await awaitable
+
+        return asyncio.run_coroutine_threadsafe(wrapped(), self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+class _Blocking:
+    """An asyncio GAPIC client whose methods block until their coroutine finishes on `loop`."""
+
+    def __init__(self, client: Any, loop: _Loop) -> None:
+        self._client, self._loop = client, loop
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = method(*args, **kwargs)
+            return self._loop.run(result) if inspect.isawaitable(result) else result
+
+        return call
+
+
+class GrpcApi:
+    """The GAPIC clients (aiplatform_v1 or v1beta1) of one gRPC transport on one channel to `target`.
+
+    Asyncio clients are wrapped so one test body drives either transport: their methods block, and
+    `result(operation)` waits for a long-running operation of either kind.
+    """
+
+    def __init__(
+        self,
+        transport: str,
+        target: str,
+        loop: _Loop,
+        credentials: grpc.ChannelCredentials | None = None,
+        version: ModuleType = aiplatform_v1,
+    ) -> None:
+        self.transport, self.target, self._loop = transport, target, loop
+        if transport == "grpc":
+            self.channel: Any = (
+                grpc.secure_channel(target, credentials) if credentials else grpc.insecure_channel(target)
+            )
+        else:
+            # grpc.aio channels belong to the loop they are made on.
+            async def open_channel() -> grpc.aio.Channel:
+                if credentials:
+                    return grpc.aio.secure_channel(target, credentials)
+                return grpc.aio.insecure_channel(target)
+
+            self.channel = loop.run(open_channel())
+        self.pipelines = self._client(version, "PipelineService")
+        self.tuning = self._client(version, "GenAiTuningService")
+        self.models = self._client(version, "ModelService")
+        self.endpoints = self._client(version, "EndpointService")
+        self.prediction = self._client(version, "PredictionService")
+
+    def _client(self, version: ModuleType, service: str) -> Any:
+        if self.transport == "grpc":
+            cls = getattr(version, f"{service}Client")
+            return cls(transport=cls.get_transport_class("grpc")(channel=self.channel))
+        cls = getattr(version, f"{service}AsyncClient")
+
+        async def build() -> Any:
+            return cls(transport=cls.get_transport_class("grpc_asyncio")(channel=self.channel))
+
+        return _Blocking(self._loop.run(build()), self._loop)
+
+    def result(self, operation: Any, timeout: float = 30.0) -> Any:
+        """The response of a long-running operation, polled over this transport's Operations service."""
+        outcome = operation.result(timeout=timeout)
+        return self._loop.run(outcome) if inspect.isawaitable(outcome) else outcome
+
+    def close(self) -> None:
+        if self.transport == "grpc":
+            self.channel.close()
+        else:
+            self._loop.run(self.channel.close())
+
+
+@pytest.fixture(scope="session")
+def grpc_loop() -> Iterator[_Loop]:
+    loop = _Loop()
+    yield loop
+    loop.close()
+
+
+GrpcApiFactory = Callable[..., GrpcApi]
+
+
+@pytest.fixture
+def grpc_api_factory(grpc_target: str, grpc_loop: _Loop) -> Iterator[GrpcApiFactory]:
+    """`make(transport, target=<session emulator>, credentials=None, version=aiplatform_v1)` -> GrpcApi;
+    channels are closed when the test ends."""
+    made: list[GrpcApi] = []
+
+    def make(
+        transport: str,
+        target: str = grpc_target,
+        credentials: grpc.ChannelCredentials | None = None,
+        version: ModuleType = aiplatform_v1,
+    ) -> GrpcApi:
+        api = GrpcApi(transport, target, grpc_loop, credentials, version)
+        made.append(api)
+        return api
+
+    yield make
+    for api in made:
+        api.close()
+
+
+@pytest.fixture(params=GRPC_TRANSPORTS)
+def grpc_api(request: pytest.FixtureRequest, grpc_api_factory: GrpcApiFactory) -> GrpcApi:
+    """The session emulator's GAPIC clients over plain-text gRPC, sync and asyncio (parametrized)."""
+    return grpc_api_factory(request.param)
+
+
+@pytest.fixture(scope="session")
+def grpc_target(vertex_emulator: str, vertex_emulator_grpc_port: int) -> str:
+    """The session emulator's plain-text gRPC target (same backend, faults and counts as its REST)."""
+    return f"127.0.0.1:{vertex_emulator_grpc_port}"
 
 
 # -- credentials (test_auth*.py) ---------------------------------------------------------------
