@@ -48,10 +48,8 @@ def run_ours(train_steps: int, dataset: str, run_id: str) -> dict[str, Any]:
 
     operator = VertexTuningOperator(
         task_id="tune",
-        base_model="text-bison@001",
+        plan={"model": "text-bison@001", "train_steps": train_steps, "accelerator": "TPU"},
         training_data_uri=dataset,
-        train_steps=train_steps,
-        accelerator="TPU",
         project_id=PROJECT,
         pipeline_root=PIPELINE_ROOT,
         poll_interval=2,
