@@ -238,6 +238,7 @@ connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default 
         from aria_tuning.catalog import TuningMethod, get_model
         from aria_tuning.dataprep import prepare_dataset as prepare
         from aria_tuning.errors import DatasetError, PlanError
+        from aria_tuning.hooks.gcs import StorageHook
 
         params = context["params"]
         # Accelerator, steps and batch size are pipeline (text-bison) settings; Vertex picks them for Gemini.
@@ -251,6 +252,8 @@ connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default 
                 accelerator=params["accelerator"] if is_pipeline else None,
                 batch_size=params["batch_size"] if is_pipeline else None,
                 train_steps=params["train_steps"] if is_pipeline else None,
+                # Every read and write goes through the connection's credentials, as Vertex calls do.
+                storage_client=StorageHook().storage_client,
             )
         except DatasetError as exc:
             shown = "\n".join(exc.problems[:50])

@@ -233,7 +233,8 @@ class VertexHook(BaseHook):
         if self.transport == "grpc" and self.endpoint_override:
             import importlib
 
-            module = importlib.import_module(f"google.cloud.aiplatform_v1.services.{_service_module(service)}")
+            services = "google.cloud.aiplatform_v1.services"
+            module = importlib.import_module(f"{services}.{_service_module(service)}")
             suffix = "GrpcAsyncIOTransport" if asynchronous else "GrpcTransport"
             transport_class = getattr(module.transports, SERVICES[service].replace("Client", suffix))
             return {"transport": transport_class(channel=self._grpc_channel(endpoint, asynchronous))}
