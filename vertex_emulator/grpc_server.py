@@ -176,12 +176,13 @@ class Dispatcher:
                 variable,
             )
         self.counter.add(f"{route.method} /{rpc.version}/{route.template}")
+        kept = partial.parse(field_mask) if field_mask else None  # a bad mask must refuse, not half-run
         req = json_format.MessageToDict(request)  # the options wire.parse_request uses
         loop = asyncio.get_running_loop()
         reply = await loop.run_in_executor(self.executor, route.handler, self.backend, req)
         body = wire.emit(rpc.version, reply.type_name, reply.body)
-        if field_mask:
-            body = partial.apply(body, partial.parse(field_mask))
+        if kept is not None:
+            body = partial.apply(body, kept)
         response = wire.message_class(rpc.version, reply.type_name)()
         json_format.ParseDict(body, response)
         return response

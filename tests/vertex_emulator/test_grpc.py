@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from google.api_core import exceptions
 from google.cloud import aiplatform_v1, aiplatform_v1beta1
 from google.longrunning import operations_pb2
 from google.protobuf import field_mask_pb2
@@ -220,9 +221,15 @@ def test_x_goog_fieldmask_returns_a_partial_response(
         name=created.name, metadata=[("x-goog-fieldmask", "name,state")]
     )
 
-    assert partial.name == created.name and partial.state == created.state
+    unspecified = aiplatform_v1.PipelineState.PIPELINE_STATE_UNSPECIFIED
+    assert partial.name == created.name and partial.state != unspecified  # kept (the job moves on)
     assert partial.display_name == "" and not partial.runtime_config.parameter_values
     assert grpc_api.pipelines.get_pipeline_job(name=created.name).display_name == "tune"
+    with pytest.raises(exceptions.InvalidArgument, match="invalid field selector"):
+        grpc_api.pipelines.create_pipeline_job(
+            parent=tpu_parent, pipeline_job=pipeline_job(dataset), metadata=[("x-goog-fieldmask", "name,(")]
+        )
+    assert len(grpc_api.pipelines.list_pipeline_jobs(parent=tpu_parent).pipeline_jobs) == 1  # none created
 
 
 def test_v1beta1_services_share_the_backend(

@@ -141,7 +141,7 @@ def test_injected_faults_hit_grpc_calls_as_their_status(
 def test_injected_latency_is_served_concurrently(
     grpc_target: str, gpu_parent: str, vertex_emulator: str, faults: None
 ) -> None:
-    """Twenty asyncio calls each delayed 300 ms finish together, not one after another."""
+    """Forty asyncio calls each delayed 300 ms finish together, not one after another."""
     emulator_control(vertex_emulator, "faults", {"latencyMs": 300, "path": f"{gpu_parent}/endpoints"})
 
     async def call_all() -> float:
@@ -149,12 +149,12 @@ def test_injected_latency_is_served_concurrently(
             cls = aiplatform_v1.EndpointServiceAsyncClient
             client = cls(transport=cls.get_transport_class("grpc_asyncio")(channel=channel))
             start = time.monotonic()
-            await asyncio.gather(*(client.list_endpoints(parent=gpu_parent, retry=None) for _ in range(20)))
+            await asyncio.gather(*(client.list_endpoints(parent=gpu_parent, retry=None) for _ in range(40)))
             return time.monotonic() - start
 
     elapsed = asyncio.run(call_all())
 
-    assert 0.3 <= elapsed < 3.0, f"20 calls with 300 ms latency took {elapsed:.2f}s"
+    assert 0.3 <= elapsed < 4.0, f"40 calls with 300 ms latency took {elapsed:.2f}s (12 s one by one)"
 
 
 class _Unauthenticated(EmulatorError):
