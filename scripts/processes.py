@@ -29,9 +29,10 @@ def free_port() -> int:
     """A port of 127.0.0.1 nothing listens on now (the kernel's pick for port 0).
 
     Only free until someone binds it: between our close and the child's bind another process may take
-    it. `serve` closes that race by retrying on a new port when its child reports PORT_TAKEN (the other
-    remedy, a child binding port 0 and reporting its port, needs every server to support it; the GCS
-    emulator and Airflow do not).
+    it. `serve` narrows that race for the port it picks by starting again on a new one when its child
+    reports PORT_TAKEN (the other remedy, a child binding port 0 and reporting its port, needs every
+    server to support it; the GCS emulator and Airflow do not). Other ports handed to a child (Airflow's
+    api-server and log servers, a second listening port) are tried once.
     """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
