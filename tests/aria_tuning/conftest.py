@@ -58,6 +58,26 @@ def vertex(vertex_emulator: str, airflow_db: None) -> str:
     return vertex_emulator
 
 
+TRANSPORTS = ("grpc", "rest")
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(
+    request: pytest.FixtureRequest,
+    vertex: str,
+    vertex_emulator_grpc_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """The test's `google_cloud_default` talks gRPC (production's default) or REST to the same emulator."""
+    extra = (
+        airflow_support.grpc_connection_extra(f"127.0.0.1:{vertex_emulator_grpc_port}")
+        if request.param == "grpc"
+        else airflow_support.connection_extra(vertex)
+    )
+    monkeypatch.setenv(airflow_support.CONN_ENV, airflow_support.connection_json(extra))
+    return str(request.param)
+
+
 @pytest.fixture(scope="session")
 def datasets(gcs_emulator: str) -> dict[str, str]:
     """URIs of small train/eval files in both formats; `*_wrong` answers nothing like the eval split."""

@@ -18,6 +18,9 @@ from tests.aria_tuning.conftest import (
     tuning_operator,
 )
 
+# Every test runs on both Vertex transports: gRPC (what Google Cloud uses) and REST.
+pytestmark = pytest.mark.usefixtures("transport")
+
 
 def _state(emulator: Emulator, job: str) -> str:
     """The job's state as Vertex reports it (a GET, which is when the emulator advances its clock)."""
@@ -205,14 +208,14 @@ def test_polls_read_only_the_fields_they_need(
 class CountingClients(VertexTuningJobTrigger):
     """The tuning trigger, counting the API clients it builds."""
 
-    built = 0
+    built = 0  # per instance once counted: `self.built += 1` shadows this default
 
     def _hook(self) -> object:  # type: ignore[override]
         hook = super()._hook()
         opened = hook.open
 
         async def counted() -> None:
-            type(self).built += 1
+            self.built += 1
             await opened()
 
         hook.open = counted  # type: ignore[method-assign]
@@ -223,8 +226,9 @@ def test_one_client_per_trigger_and_every_change_is_logged(
     vertex: str, datasets: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     trigger = submit(tuning_operator(datasets, train_steps=60), new_ti())  # polled for about a second
-    event = asyncio.run(first_event(CountingClients(**trigger.serialize()[1])))
-    assert event["status"] == "success" and CountingClients.built == 1
+    counting = CountingClients(**trigger.serialize()[1])
+    event = asyncio.run(first_event(counting))
+    assert event["status"] == "success" and counting.built == 1
     output = logged(capsys)
     # The first poll may already see RUNNING (PENDING lasts 0.1 s); RUNNING lasts long enough.
     changes = [line for line in output.splitlines() if f"{trigger.job_name}: state " in line]

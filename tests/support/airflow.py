@@ -78,6 +78,20 @@ def connection_extra(vertex_url: str) -> dict[str, object]:
     return {"is_anonymous": True, "project": PROJECT, "vertex_api_endpoint": vertex_url}
 
 
+def grpc_connection_extra(grpc_target: str) -> dict[str, object]:
+    """The connection of a production setup: the client libraries' default transport, gRPC."""
+    return {
+        "is_anonymous": True,
+        "project": PROJECT,
+        "vertex_api_endpoint": grpc_target,
+        "vertex_transport": "grpc",
+    }
+
+
+def connection_json(extra: dict[str, object]) -> str:
+    return json.dumps({"conn_type": "google_cloud_platform", "extra": extra})
+
+
 def use_emulators(vertex_url: str) -> None:
     """Point `google_cloud_default` at the Vertex emulator (anonymous credentials, project aria-local)."""
     os.environ[CONN_ENV] = json.dumps(

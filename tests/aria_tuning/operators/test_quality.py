@@ -14,6 +14,9 @@ from aria_tuning.resources import resource_region
 from tests.aria_tuning.conftest import Emulator, new_ti, run_direct, tuning_operator
 from tests.aria_tuning.operators.test_registry_deploy import deploy, endpoint_state
 
+# Every test runs on both Vertex transports: gRPC (what Google Cloud uses) and REST.
+pytestmark = pytest.mark.usefixtures("transport")
+
 
 def versioned(model: str) -> str:
     return model if "@" in model else f"{model}@1"

@@ -17,6 +17,9 @@ from aria_tuning.resources import resource_id, resource_region
 from scripts.emulators import emulator_control
 from tests.aria_tuning.conftest import FAST, Emulator, new_ti, run_direct, submit, tuning_operator
 
+# Every test runs on both Vertex transports: gRPC (what Google Cloud uses) and REST.
+pytestmark = pytest.mark.usefixtures("transport")
+
 
 def tune(datasets: dict[str, str], model: str = "text-bison@001") -> dict[str, Any]:
     return run_direct(tuning_operator(datasets, model), new_ti())

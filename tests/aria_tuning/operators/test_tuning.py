@@ -23,6 +23,9 @@ from tests.aria_tuning.conftest import (
     tuning_operator,
 )
 
+# Every test runs on both Vertex transports: gRPC (what Google Cloud uses) and REST.
+pytestmark = pytest.mark.usefixtures("transport")
+
 
 @pytest.mark.parametrize("model", ["text-bison@001", "gemini-2.5-flash"])
 def test_success_for_both_methods(vertex: str, datasets: dict[str, str], model: str) -> None:
