@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vertex_emulator import filters, names
+from vertex_emulator import fields, filters, names
 from vertex_emulator.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from vertex_emulator.lifecycle import rfc3339
 from vertex_emulator.operations import generic_metadata
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from vertex_emulator.backend import Backend
 
 KIND = "endpoints"
-_FILTER_FIELDS = frozenset({"displayName", "name"})
+LIST = filters.registry_schema("Endpoint", "endpoint")  # ListEndpointsRequest.filter and .order_by
 #: DeployedModel fields mutateDeployedModel may change (Vertex AI REST reference).
 _UPDATABLE = frozenset({"displayName", "description", "labels", "trafficSplit"})
 _MUTABLE = frozenset(
@@ -49,8 +49,8 @@ class Endpoints:
 
     def create_now(self, parent: str, endpoint: dict[str, Any], endpoint_id: str = "") -> dict[str, Any]:
         names.check_parent(parent)
-        if not endpoint.get("displayName"):
-            raise InvalidArgument("endpoint.display_name is required")
+        fields.check_display_name(endpoint.get("displayName"), "endpoint.display_name")
+        fields.check_labels(endpoint.get("labels"), "endpoint.labels")
         if endpoint_id and not names.USER_ID.match(endpoint_id):
             raise InvalidArgument(f"invalid endpoint_id {endpoint_id!r}")
         with self.store.lock:
@@ -72,19 +72,25 @@ class Endpoints:
     def get(self, name: str) -> dict[str, Any]:
         return self._record(name)["resource"]
 
-    def find(self, parent: str, filter_expr: str) -> list[dict[str, Any]]:
+    def find(self, parent: str, filter_expr: str, order_by: str = "") -> list[dict[str, Any]]:
+        """ListEndpoints, in creation order unless `order_by`."""
         names.check_parent(parent)
-        keep = filters.compile_filter(filter_expr, _FILTER_FIELDS)
-        return [r["resource"] for r in self._scan(f"{parent}/endpoints/") if keep(r["resource"])]
+        keep = filters.compile_filter(filter_expr, LIST)
+        found = [r["resource"] for r in self._scan(f"{parent}/endpoints/") if keep(r["resource"])]
+        return filters.order(found, order_by, LIST)
 
     def update(self, name: str, endpoint: dict[str, Any], update_mask: list[str]) -> dict[str, Any]:
         """EndpointService.UpdateEndpoint: display name, description, labels, traffic split."""
-        paths = [_camel(p) for p in update_mask]
+        paths = [names.camel(p) for p in update_mask]
         if not paths:
             raise InvalidArgument("update_mask is required")
         bad = sorted(set(paths) - _UPDATABLE)
         if bad:
             raise InvalidArgument(f"endpoint fields {bad} cannot be updated; updatable: {sorted(_UPDATABLE)}")
+        if "displayName" in paths:
+            fields.check_display_name(endpoint.get("displayName"), "endpoint.display_name")
+        if "labels" in paths:
+            fields.check_labels(endpoint.get("labels"), "endpoint.labels")
         with self.store.lock:
             record = self._record(name)
             resource = record["resource"]
@@ -201,7 +207,7 @@ class Endpoints:
         )
 
     def mutate(self, name: str, deployed_model: dict[str, Any], update_mask: list[str]) -> dict[str, Any]:
-        paths = [_camel(p) for p in update_mask]
+        paths = [names.camel(p) for p in update_mask]
         if not paths:
             raise InvalidArgument("update_mask is required")
         bad = sorted(set(paths) - _MUTABLE)
@@ -314,8 +320,3 @@ def _renormalise(split: dict[str, int], remaining: list[dict[str, Any]]) -> dict
     first = next(iter(scaled))
     scaled[first] += 100 - sum(scaled.values())
     return scaled
-
-
-def _camel(path: str) -> str:
-    head, *rest = path.split("_")
-    return head + "".join(word.title() for word in rest)

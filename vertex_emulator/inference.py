@@ -11,6 +11,9 @@ from collections.abc import Sequence
 
 from rapidfuzz import fuzz, process
 
+#: Characters per token of the emulator's token estimate.
+CHARS_PER_TOKEN = 4
+
 
 def answer(prompt: str, examples: Sequence[Sequence[str]], model_label: str) -> str:
     if not examples:
@@ -23,4 +26,4 @@ def answer(prompt: str, examples: Sequence[Sequence[str]], model_label: str) -> 
 
 def token_count(text: str) -> int:
     """Rough token estimate for usage metadata (about four characters a token)."""
-    return max(1, (len(text) + 3) // 4) if text else 0
+    return max(1, -(-len(text) // CHARS_PER_TOKEN)) if text else 0

@@ -21,7 +21,8 @@ class JobService:
     LABEL = ""
     #: Wire state prefix, e.g. "PIPELINE_STATE_".
     STATE_PREFIX = ""
-    FILTER_FIELDS: frozenset[str] = frozenset()
+    #: What the list call's `filter` and `order_by` may name.
+    LIST = filters.Schema("", ())
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -40,7 +41,7 @@ class JobService:
 
     def find(self, parent: str, filter_expr: str, newest_first: bool) -> list[dict[str, Any]]:
         names.check_parent(parent)
-        keep = filters.compile_filter(filter_expr, self.FILTER_FIELDS)
+        keep = filters.compile_filter(filter_expr, self.LIST)
         records = self.store.scan(self.KIND, f"{parent}/{self.KIND}/")
         views = [self.view(self.refresh(r["resource"]["name"])) for r in records]
         return [v for v in (reversed(views) if newest_first else views) if keep(v)]

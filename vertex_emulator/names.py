@@ -47,6 +47,12 @@ def check_parent(parent: str) -> str:
     return parent
 
 
+def camel(path: str) -> str:
+    """A snake_case field path (as in an update mask or a filter) in the wire's camelCase."""
+    head, *rest = path.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
 def location_of(parent: str) -> str:
     return parent.split("/")[3]
 

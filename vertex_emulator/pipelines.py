@@ -1,50 +1,74 @@
-"""pipelineJobs running the `tune-large-model` template.
+"""pipelineJobs: the `tune-large-model` template, by `templateUri` or as a locally compiled spec.
 
-The job runs the template's tasks on the emulator's clock: validate-pipeline (parameters,
-accelerator vs region, the dataset in GCS), export-managed-dataset, dataset-encoder,
-large-language-model-tuner (train_steps x seconds-per-step), upload-llm-model (registers the
-tuned model; its execution metadata carries `output:model_resource_name`, where the Vertex SDK
-reads it) and deploy-llm-model (creates an endpoint; `output:endpoint_resource_name`).
+A job runs its compiled spec's root-DAG tasks on the emulator's clock. For tune-large-model
+(submitted by `templateUri` or as an inline `pipelineSpec` of that pipeline) the tasks do what the
+template does: validate-pipeline (parameters, accelerator vs region, the dataset in GCS),
+export-managed-dataset, dataset-encoder, large-language-model-tuner (train_steps x
+seconds-per-step), upload-llm-model (registers the tuned model; its execution metadata carries
+`output:model_resource_name`, where the Vertex SDK reads it) and deploy-llm-model (creates an
+endpoint; `output:endpoint_resource_name`). Any other valid compiled spec runs its tasks as no-ops.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
-from vertex_emulator import datasets, lifecycle, names, templates
-from vertex_emulator.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument
+from google.cloud.aiplatform_v1.types import pipeline_state
+
+from vertex_emulator import (
+    datasets,
+    fields,
+    filters,
+    lifecycle,
+    names,
+    pipeline_detail,
+    pipeline_specs,
+    templates,
+)
+from vertex_emulator.exceptions import AlreadyExists, EmulatorError, FailedPrecondition, InvalidArgument
 from vertex_emulator.jobs import JobService
-from vertex_emulator.lifecycle import Phase, StepFailed, rfc3339
+from vertex_emulator.lifecycle import StepFailed, rfc3339
 from vertex_emulator.operations import generic_metadata
 
 KIND = "pipelineJobs"
-TASKS = (
-    "validate-pipeline",
-    "export-managed-dataset",
-    "dataset-encoder",
-    "large-language-model-tuner",
-    "upload-llm-model",
-    "deploy-llm-model",
-)
-_TASK_STATE = {
-    Phase.PENDING: "PENDING",
-    Phase.RUNNING: "RUNNING",
-    Phase.PAUSED: "RUNNING",
-    Phase.CANCELLING: "CANCELLING",
-    Phase.CANCELLED: "CANCELLED",
-    Phase.FAILED: "FAILED",
-    Phase.SUCCEEDED: "SUCCEEDED",
-}
-_EXECUTION_STATE = {
-    "SUCCEEDED": "COMPLETE",
-    "RUNNING": "RUNNING",
-    "FAILED": "FAILED",
-    "CANCELLED": "CANCELLED",
-    "CANCELLING": "RUNNING",
-    "PENDING": "NEW",
-}
+#: tune-large-model's tasks (also what jobs recorded before specs were kept ran).
+TASKS = tuple(task.name for task in templates.TUNE_LARGE_MODEL.tasks)
+TUNER = "large-language-model-tuner"
 BASE_MODEL_LABEL = "google-vertex-llm-tuning-base-model-id"
+
+# ListPipelineJobsRequest.filter and .order_by as documented in
+# google/cloud/aiplatform/v1/pipeline_service.proto (googleapis/googleapis; the Vertex REST
+# reference for pipelineJobs.list says the same): default order create_time desc.
+LIST = filters.Schema(
+    "PipelineJob",
+    (
+        filters.Field(
+            "pipeline_name",
+            filters.STRING,
+            filters.EQUALITY,
+            get=lambda job: (job.get("pipelineSpec") or {}).get("pipelineInfo", {}).get("name"),
+        ),
+        filters.Field("display_name", filters.STRING, filters.WILDCARD),
+        filters.Field("pipeline_job_user_id", filters.ID, filters.WILDCARD, get=filters.resource_id),
+        filters.Field(
+            "state",
+            filters.ENUM,
+            filters.EQUALITY,
+            choices=frozenset(pipeline_state.PipelineState.__members__),
+        ),
+        filters.Field("create_time", filters.TIME, filters.COMPARISONS),
+        filters.Field("update_time", filters.TIME, filters.COMPARISONS),
+        filters.Field("end_time", filters.TIME, filters.COMPARISONS),
+        filters.Field("start_time", filters.TIME, frozenset()),
+        filters.Field("labels", filters.LABELS, frozenset()),
+        filters.Field("template_uri", filters.STRING, filters.WILDCARD),
+        filters.Field("template_metadata.version", filters.STRING, filters.WILDCARD),
+    ),
+    order_by=("create_time", "update_time", "end_time", "start_time"),
+)
+DEFAULT_ORDER = "create_time desc"
 
 
 def parameter_values(runtime_config: dict[str, Any]) -> dict[str, Any]:
@@ -55,20 +79,35 @@ def parameter_values(runtime_config: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _spec_of(job: dict[str, Any]) -> tuple[dict[str, Any], templates.Template | None]:
+    """The compiled spec the job runs and, when it is tune-large-model, the template."""
+    uri = job.get("templateUri", "")
+    if uri:
+        template = templates.find(uri)
+        if template is None:
+            raise InvalidArgument(
+                f"cannot fetch pipeline template {uri!r}: the emulator knows {sorted(templates.TEMPLATES)}"
+            )
+        # The SDK sends the spec it fetched along with the URI; Vertex keeps what it fetched.
+        return job.get("pipelineSpec") or template.pipeline_spec(), template
+    spec = job.get("pipelineSpec")
+    if not spec:
+        raise InvalidArgument("PipelineJob.pipeline_spec or PipelineJob.template_uri is required")
+    return spec, templates.named(str((spec.get("pipelineInfo") or {}).get("name", "")))
+
+
 class Pipelines(JobService):
     KIND = KIND
     LABEL = "PipelineJob"
     STATE_PREFIX = "PIPELINE_STATE_"
-    FILTER_FIELDS = frozenset({"displayName", "state", "templateUri", "name"})
+    LIST = LIST
 
     def create(self, parent: str, job: dict[str, Any], job_id: str) -> dict[str, Any]:
         names.check_parent(parent)
-        template = templates.find(job.get("templateUri", ""))
-        if template is None:
-            raise InvalidArgument(
-                f"cannot fetch pipeline template {job.get('templateUri')!r}: the emulator knows "
-                f"{sorted(templates.TEMPLATES)} (inline pipelineSpec is not emulated)"
-            )
+        fields.check_display_name(job.get("displayName"), "pipeline_job.display_name", required=False)
+        fields.check_labels(job.get("labels"), "pipeline_job.labels")
+        spec, template = _spec_of(job)
+        plan = pipeline_specs.read(spec)
         runtime = job.get("runtimeConfig") or {}
         if not runtime.get("gcsOutputDirectory"):
             raise InvalidArgument(
@@ -78,21 +117,23 @@ class Pipelines(JobService):
             raise InvalidArgument(f"invalid pipeline_job_id {job_id!r}: expected [a-z0-9][a-z0-9-]{{0,127}}")
         now = self.backend.now()
         with self.store.lock:
-            job_id = job_id or self._generated_id(template.name, now)
+            job_id = job_id or self._generated_id(plan.name, now)
             name = f"{parent}/pipelineJobs/{job_id}"
             if self.store.get(KIND, name) is not None:
                 raise AlreadyExists(f"PipelineJob {name} already exists")
-            params, problem = templates.check_parameters(template, parameter_values(runtime))
+            params, problem = pipeline_specs.check_parameters(
+                plan.name, plan.parameters, parameter_values(runtime)
+            )
             settings = self.backend.settings
-            steps = params.get("train_steps") if problem is None else 0
+            steps = params.get("train_steps") if problem is None and template is not None else 0
             schedule = [("start", settings.pending_seconds)] + [
                 (
                     task,
                     max(0, int(steps or 0)) * settings.seconds_per_step
-                    if task == "large-language-model-tuner"
+                    if task == TUNER
                     else settings.phase_seconds,
                 )
-                for task in TASKS
+                for task in plan.tasks
             ]
             resource = {
                 **{k: v for k, v in job.items() if k not in ("name", "state", "jobDetail", "error")},
@@ -100,14 +141,17 @@ class Pipelines(JobService):
                 "displayName": job.get("displayName") or job_id,
                 "createTime": rfc3339(now),
                 "updateTime": rfc3339(now),
-                "pipelineSpec": template.pipeline_spec(),
-                "templateMetadata": {"version": template.version},
+                "pipelineSpec": spec,
                 "state": "PIPELINE_STATE_PENDING",
             }
+            if job.get("templateUri") and template is not None:
+                resource["templateMetadata"] = {"version": template.version}
             internal = {
                 **lifecycle.new_job(now, schedule),
                 "seq": self.backend.seq(),
-                "template": template.uri,
+                "template": template.uri if template is not None else "",
+                "pipeline": plan.name,
+                "tasks": list(plan.tasks),
                 "params": params,
                 "problem": problem,
                 "examples": [],
@@ -118,9 +162,8 @@ class Pipelines(JobService):
             return self.view(record)
 
     def find_jobs(self, parent: str, filter_expr: str, order_by: str) -> list[dict[str, Any]]:
-        """Creation order; `order_by="create_time desc"` for newest first."""
-        newest_first = order_by.split() in (["create_time", "desc"], ["createTime", "desc"])
-        return self.find(parent, filter_expr, newest_first)
+        """ListPipelineJobs: newest first unless `order_by` says otherwise, as documented."""
+        return filters.order(self.find(parent, filter_expr, False), order_by, LIST, DEFAULT_ORDER)
 
     def delete(self, name: str) -> dict[str, Any]:
         with self.store.lock:
@@ -144,13 +187,18 @@ class Pipelines(JobService):
         params = internal["params"]
         job_name = names.parse(record["resource"]["name"], KIND)
         forced = internal.get("forced") == "succeed"
+        template = templates.TEMPLATES.get(internal["template"]) or templates.named(
+            internal.get("pipeline", "")
+        )
 
         def start(at: float) -> None:
             if internal["problem"] and not forced:
                 raise StepFailed(internal["problem"], lifecycle.CODE_INVALID_ARGUMENT)
 
+        if template is None:
+            return {"start": start}  # a pipeline the emulator does not know: its tasks are no-ops
+
         def validate(at: float) -> None:
-            template = templates.TEMPLATES[internal["template"]]
             accelerator = (params.get("accelerator_type") or "").upper()
             problems = []
             if params.get("large_model_reference") not in template.base_models:
@@ -208,7 +256,9 @@ class Pipelines(JobService):
             internal["examples"] = []  # the model keeps them now; job reads stay small
 
         def deploy(at: float) -> None:
-            model_name = internal["outputs"]["model_resource_name"]
+            model_name = internal["outputs"].get("model_resource_name")
+            if model_name is None:
+                return  # a compiled spec without upload-llm-model: nothing to deploy
             model = self.backend.models.get(model_name)
             endpoint = self.backend.endpoints.create_now(
                 model_name.rsplit("/models/", 1)[0],
@@ -220,14 +270,16 @@ class Pipelines(JobService):
         return {
             "start": start,
             "validate-pipeline": validate,
-            "upload-llm-model": upload,
-            "deploy-llm-model": deploy,
+            "upload-llm-model": _task_fails_on_refusal(upload),
+            "deploy-llm-model": _task_fails_on_refusal(deploy),
         }
 
     # -- the wire shape ---------------------------------------------------------------------
     def _generated_id(self, pipeline_name: str, now: float) -> str:
+        """`{pipeline name}-{UTC timestamp}`, the pattern the SDK also uses for its own job ids."""
         stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%d%H%M%S")
-        base = f"{pipeline_name}-{stamp}"
+        slug = re.sub("[^-0-9a-z]+", "-", pipeline_name.lower()).strip("-")[:100] or "pipeline"
+        base = f"{slug}-{stamp}"
         candidate, n = base, 1
         while any(name.endswith("/" + candidate) for name in self.store.names(KIND)):
             n += 1
@@ -237,112 +289,19 @@ class Pipelines(JobService):
     def view(self, record: dict[str, Any]) -> dict[str, Any]:
         job = record["internal"]
         resource = {**record["resource"], **self.lifecycle_fields(job)}
-        resource["jobDetail"] = self._job_detail(resource, job, lifecycle.phase(job), lifecycle.end_time(job))
+        pipeline, tasks = job.get("pipeline", "tune-large-model"), tuple(job.get("tasks", TASKS))
+        resource["jobDetail"] = pipeline_detail.job_detail(resource["name"], pipeline, tasks, job)
         return resource
 
-    def _job_detail(
-        self, resource: dict[str, Any], job: dict[str, Any], state: Phase, end: float | None
-    ) -> dict[str, Any]:
-        parsed = names.parse(resource["name"], KIND)
-        store = f"{parsed.parent}/metadataStores/default"
-        tasks = []
-        outputs = job["outputs"]
-        root_metadata = {f"output:{k}": v for k, v in outputs.items()} if state is Phase.SUCCEEDED else {}
-        root_state = _TASK_STATE[state]
-        tasks.append(
-            _task(
-                store,
-                parsed.id,
-                1,
-                None,
-                "tune-large-model",
-                job["createdAt"],
-                job["times"].get("RUNNING"),
-                end,
-                root_state,
-                "system.DAGExecution",
-                root_metadata,
-                None,
-            )
-        )
-        for index, task_name in enumerate(TASKS, start=1):
-            if index > job["stepsDone"]:
-                break
-            finished = index < job["stepsDone"]
-            if finished:
-                task_state = "SUCCEEDED"
-            elif state is Phase.FAILED and job["failedStep"] == task_name:
-                task_state = "FAILED"
-            elif state is Phase.SUCCEEDED:
-                task_state = "SUCCEEDED"
-            else:
-                task_state = _TASK_STATE[state]
-            metadata = {}
-            if task_name == "upload-llm-model" and "model_resource_name" in outputs:
-                metadata["output:model_resource_name"] = outputs["model_resource_name"]
-            if task_name == "deploy-llm-model" and "endpoint_resource_name" in outputs:
-                metadata["output:endpoint_resource_name"] = outputs["endpoint_resource_name"]
-            task_end = lifecycle.step_time(job, index) if task_state == "SUCCEEDED" else end
-            error = job["failure"] if task_state == "FAILED" else None
-            tasks.append(
-                _task(
-                    store,
-                    parsed.id,
-                    index + 1,
-                    1,
-                    task_name,
-                    lifecycle.step_start_time(job, index),
-                    lifecycle.step_start_time(job, index),
-                    task_end,
-                    task_state,
-                    "system.ContainerExecution",
-                    metadata,
-                    error,
-                )
-            )
-        return {
-            "pipelineContext": {
-                "name": f"{store}/contexts/tune-large-model",
-                "displayName": "tune-large-model",
-            },
-            "pipelineRunContext": {"name": f"{store}/contexts/{parsed.id}", "displayName": parsed.id},
-            "taskDetails": tasks,
-        }
 
+def _task_fails_on_refusal(hook: lifecycle.Hook) -> lifecycle.Hook:
+    """A task whose Vertex call is refused (e.g. a model display name over 128 characters) fails
+    the pipeline, as the real task would, instead of failing the read that advanced the job."""
 
-def _task(
-    store: str,
-    job_id: str,
-    task_id: int,
-    parent_id: int | None,
-    task_name: str,
-    created: float,
-    started: float | None,
-    ended: float | None,
-    state: str,
-    schema: str,
-    metadata: dict[str, Any],
-    error: dict[str, Any] | None,
-) -> dict[str, Any]:
-    task: dict[str, Any] = {
-        "taskId": str(task_id),
-        "taskName": task_name,
-        "createTime": rfc3339(created),
-        "state": state,
-        "execution": {
-            "name": f"{store}/executions/{job_id}-{task_id}",
-            "displayName": task_name,
-            "state": _EXECUTION_STATE[state],
-            "schemaTitle": schema,
-            "metadata": metadata,
-        },
-    }
-    if parent_id is not None:
-        task["parentTaskId"] = str(parent_id)
-    if started is not None:
-        task["startTime"] = rfc3339(started)
-    if ended is not None and state in ("SUCCEEDED", "FAILED", "CANCELLED"):
-        task["endTime"] = rfc3339(ended)
-    if error:
-        task["error"] = error
-    return task
+    def run(at: float) -> None:
+        try:
+            hook(at)
+        except EmulatorError as refused:
+            raise StepFailed(refused.message, lifecycle.CODE_FAILED_PRECONDITION) from refused
+
+    return run

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from vertex_emulator import filters, names
+from vertex_emulator import fields, filters, names
 from vertex_emulator.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from vertex_emulator.lifecycle import rfc3339
 from vertex_emulator.operations import generic_metadata
@@ -21,7 +21,22 @@ if TYPE_CHECKING:
 KIND = "models"
 DEFAULT_ALIAS = "default"
 _ALIAS = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$")
-_FILTER_FIELDS = frozenset({"displayName", "name", "versionId"})
+LIST = filters.registry_schema("Model", "model")  # ListModelsRequest.filter and .order_by
+# ListModelVersionsRequest.filter documents labels only; order_by create_time, update_time (of the
+# version: every version carries the model's create_time).
+VERSIONS = filters.Schema(
+    "Model version",
+    (
+        filters.Field("labels", filters.LABELS, frozenset()),
+        filters.Field("create_time", filters.TIME, frozenset(), get=lambda m: m.get("versionCreateTime")),
+        filters.Field("update_time", filters.TIME, frozenset(), get=lambda m: m.get("versionUpdateTime")),
+    ),
+    order_by=("create_time", "update_time"),
+)
+# UpdateModelRequest.model: "Supported model fields: display_name, description; supported
+# version-specific fields: version_description. Labels are supported in both scenarios."
+_MODEL_FIELDS = frozenset({"displayName", "description"})
+_VERSION_FIELDS = frozenset({"versionDescription"})
 
 
 class ModelRegistry:
@@ -50,11 +65,15 @@ class ModelRegistry:
         parent_model: str = "",
         model_id: str = "",
         examples: list[list[str]] | None = None,
+        tuned_from: str = "",
     ) -> dict[str, Any]:
-        """Register a model (or a new version of `parent_model`); returns the version's wire dict."""
+        """Register a model (or a new version of `parent_model`); returns the version's wire dict.
+
+        `examples` are what the model answers from; `tuned_from` the Gemini base model of a tuned one.
+        """
         names.check_parent(parent)
-        if not model.get("displayName"):
-            raise InvalidArgument("model.display_name is required")
+        fields.check_display_name(model.get("displayName"), "model.display_name")
+        fields.check_labels(model.get("labels"), "model.labels")
         aliases = list(model.get("versionAliases") or [])
         for alias in aliases:
             if not _ALIAS.match(alias):
@@ -94,14 +113,22 @@ class ModelRegistry:
                 "versionUpdateTime": now,
                 "supportedDeploymentResourcesTypes": ["DEDICATED_RESOURCES"],
             }
+            model_labels: dict[str, str] = {}
             if parent_model:
-                first = self.get(model_name)
-                resource["createTime"] = first["createTime"]
+                first = self.record(model_name)
+                resource["createTime"] = first["resource"]["createTime"]
+                model_labels = dict(first["internal"].get("modelLabels") or {})
             if examples is None:
                 examples = self._examples_of_artifact(model.get("artifactUri", ""))
-            internal = {"examples": examples, "seq": self.backend.seq()}
-            self.store.put(KIND, f"{model_name}@{version}", {"resource": resource, "internal": internal})
-            return self._view(resource)
+            internal = {
+                "examples": examples,
+                "seq": self.backend.seq(),
+                "modelLabels": model_labels,
+                "tunedFrom": tuned_from,
+            }
+            record = {"resource": resource, "internal": internal}
+            self.store.put(KIND, f"{model_name}@{version}", record)
+            return self._view(record)
 
     def merge_version_aliases(self, name: str, aliases: list[str]) -> dict[str, Any]:
         with self.store.lock:
@@ -124,7 +151,65 @@ class ModelRegistry:
             resource["versionAliases"] = current
             resource["versionUpdateTime"] = resource["updateTime"] = rfc3339(self.backend.now())
             self.store.put(KIND, f"{model_name}@{resource['versionId']}", record)
-            return self._view(resource)
+            return self._view(record)
+
+    def update(self, name: str, model: dict[str, Any], update_mask: list[str]) -> dict[str, Any]:
+        """ModelService.UpdateModel, by the rules of UpdateModelRequest.model (model_service.proto):
+        `models/ID` or `models/ID@-` updates the model (display_name, description, labels),
+        `models/ID@VERSION` (or @alias) the version (version_description, labels); a model field on a
+        version name, or the other way round, is a precondition error; both kinds at once a 400."""
+        paths = {names.camel(path) for path in update_mask}
+        if not paths:
+            raise InvalidArgument("update_mask is required")
+        unknown = sorted(paths - _MODEL_FIELDS - _VERSION_FIELDS - {"labels"})
+        if unknown:
+            raise InvalidArgument(
+                f"Model fields {unknown} cannot be updated; UpdateModel updates display_name, description "
+                "and labels of a model, version_description and labels of a version (version aliases "
+                "change through :mergeVersionAliases)"
+            )
+        if paths & _MODEL_FIELDS and paths & _VERSION_FIELDS:
+            raise InvalidArgument(
+                f"one request cannot update both model fields {sorted(paths & _MODEL_FIELDS)} and version "
+                f"fields {sorted(paths & _VERSION_FIELDS)}; update them separately"
+            )
+        parsed = names.parse(name, KIND)
+        of_version = parsed.version not in (None, "-")
+        if of_version and paths & _MODEL_FIELDS:
+            raise FailedPrecondition(
+                f"{name} names a model version, but {sorted(paths & _MODEL_FIELDS)} are fields of the "
+                f"model: update them on {parsed.unversioned}"
+            )
+        if not of_version and paths & _VERSION_FIELDS:
+            raise FailedPrecondition(
+                f"{name} names the model, but {sorted(paths & _VERSION_FIELDS)} are fields of a version: "
+                f"update them on {parsed.unversioned}@VERSION"
+            )
+        if "displayName" in paths:
+            fields.check_display_name(model.get("displayName"), "model.display_name")
+        if "labels" in paths:
+            fields.check_labels(model.get("labels"), "model.labels")
+        now = rfc3339(self.backend.now())
+        with self.store.lock:
+            targets = [self.record(name)] if of_version else self._versions(parsed.unversioned)
+            if not targets:
+                raise NotFound(f"Model {name} not found")
+            for record in targets:
+                resource = record["resource"]
+                for path in paths - {"labels"}:
+                    if model.get(path):
+                        resource[path] = model[path]
+                    else:
+                        resource.pop(path, None)
+                if "labels" in paths and of_version:
+                    resource["labels"] = dict(model.get("labels") or {})
+                elif "labels" in paths:
+                    record["internal"]["modelLabels"] = dict(model.get("labels") or {})
+                resource["updateTime"] = now
+                if of_version:
+                    resource["versionUpdateTime"] = now
+                self.store.put(KIND, f"{resource['name']}@{resource['versionId']}", record)
+            return self.get(name if of_version else parsed.unversioned)
 
     def delete(self, name: str) -> dict[str, Any]:
         with self.store.lock:
@@ -173,30 +258,31 @@ class ModelRegistry:
 
     # -- reads ------------------------------------------------------------------------------
     def get(self, name: str) -> dict[str, Any]:
-        return self._view(self.record(name)["resource"])
+        return self._view(self.record(name))
 
     def examples(self, name: str) -> list[list[str]]:
         """What the version answers from; none when degraded through the control plane."""
         internal = self.record(name)["internal"]
         return [] if internal.get("degraded") else list(internal.get("examples") or [])
 
-    def find(self, parent: str, filter_expr: str) -> list[dict[str, Any]]:
+    def find(self, parent: str, filter_expr: str, order_by: str = "") -> list[dict[str, Any]]:
+        """ListModels: the default version of each model, in creation order unless `order_by`."""
         names.check_parent(parent)
-        keep = filters.compile_filter(filter_expr, _FILTER_FIELDS)
+        keep = filters.compile_filter(filter_expr, LIST)
         defaults = [
-            r["resource"]
+            self._view(r)
             for r in self.store.scan(KIND, f"{parent}/models/")
             if DEFAULT_ALIAS in (r["resource"].get("versionAliases") or [])
         ]
-        return [self._view(r) for r in defaults if keep(r)]
+        return filters.order([m for m in defaults if keep(m)], order_by, LIST)
 
-    def list_versions(self, name: str, filter_expr: str) -> list[dict[str, Any]]:
+    def list_versions(self, name: str, filter_expr: str, order_by: str = "") -> list[dict[str, Any]]:
         parsed = names.parse(name, KIND)
+        keep = filters.compile_filter(filter_expr, VERSIONS)
         versions = self._versions(parsed.unversioned)
         if not versions:
             raise NotFound(f"Model {name} not found")
-        keep = filters.compile_filter(filter_expr, _FILTER_FIELDS)
-        return [self._view(v["resource"]) for v in versions if keep(v["resource"])]
+        return filters.order([v for v in map(self._view, versions) if keep(v)], order_by, VERSIONS)
 
     def count(self) -> dict[str, int]:
         versions = self.store.scan(KIND)
@@ -241,8 +327,14 @@ class ModelRegistry:
                 "undeploy it first"
             )
 
-    def _view(self, resource: dict[str, Any]) -> dict[str, Any]:
+    def _view(self, record: dict[str, Any]) -> dict[str, Any]:
+        resource = record["resource"]
         view = dict(resource)
+        # "Both the model labels and the version labels are merged when a model is returned"
+        # (UpdateModelRequest.model); a model-level update wins over a version's label of that key.
+        labels = {**(resource.get("labels") or {}), **(record["internal"].get("modelLabels") or {})}
+        if labels:
+            view["labels"] = labels
         view["deployedModels"] = self.backend.endpoints.deployments_of(
             resource["name"], resource["versionId"]
         )

@@ -98,14 +98,18 @@ def get_model(backend: Backend, req: dict[str, Any]) -> Reply:
 
 
 def list_models(backend: Backend, req: dict[str, Any]) -> Reply:
-    return _page(
-        req, backend.models.find(req["parent"], req.get("filter", "")), "models", "ListModelsResponse"
-    )
+    models = backend.models.find(req["parent"], req.get("filter", ""), req.get("orderBy", ""))
+    return _page(req, models, "models", "ListModelsResponse")
 
 
 def list_model_versions(backend: Backend, req: dict[str, Any]) -> Reply:
-    versions = backend.models.list_versions(req["name"], req.get("filter", ""))
+    versions = backend.models.list_versions(req["name"], req.get("filter", ""), req.get("orderBy", ""))
     return _page(req, versions, "models", "ListModelVersionsResponse")
+
+
+def update_model(backend: Backend, req: dict[str, Any]) -> Reply:
+    model = req.get("model", {})
+    return Reply("Model", backend.models.update(model.get("name", ""), model, _mask(req)))
 
 
 def merge_version_aliases(backend: Backend, req: dict[str, Any]) -> Reply:
@@ -131,7 +135,7 @@ def get_endpoint(backend: Backend, req: dict[str, Any]) -> Reply:
 
 
 def list_endpoints(backend: Backend, req: dict[str, Any]) -> Reply:
-    endpoints = backend.endpoints.find(req["parent"], req.get("filter", ""))
+    endpoints = backend.endpoints.find(req["parent"], req.get("filter", ""), req.get("orderBy", ""))
     return _page(req, endpoints, "endpoints", "ListEndpointsResponse")
 
 
@@ -165,13 +169,15 @@ def mutate_deployed_model(backend: Backend, req: dict[str, Any]) -> Reply:
 
 # -- PredictionService ----------------------------------------------------------------------
 def predict(backend: Backend, req: dict[str, Any]) -> Reply:
-    return Reply("PredictResponse", backend.serving.predict(req["endpoint"], req.get("instances", [])))
+    prediction = backend.serving.predict(req["endpoint"], req.get("instances", []), req.get("parameters"))
+    return Reply("PredictResponse", prediction)
 
 
 def generate_content(backend: Backend, req: dict[str, Any]) -> Reply:
-    return Reply(
-        "GenerateContentResponse", backend.serving.generate_content(req["model"], req.get("contents", []))
+    response = backend.serving.generate_content(
+        req["model"], req.get("contents", []), req.get("generationConfig")
     )
+    return Reply("GenerateContentResponse", response)
 
 
 # -- Operations -----------------------------------------------------------------------------

@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from vertex_emulator import inference
+from vertex_emulator import generation, inference
 from vertex_emulator.exceptions import InvalidArgument
 
 if TYPE_CHECKING:
     from vertex_emulator.backend import Backend
 
 _SAFE = {"blocked": False, "categories": [], "scores": []}
+#: The label tune-large-model puts on the models it registers (the SDK's `_TUNING_BASE_MODEL_ID_LABEL_KEY`).
+_BASE_MODEL_LABEL = "google-vertex-llm-tuning-base-model-id"
 
 
 class Serving:
@@ -38,46 +40,54 @@ class Serving:
         }
         return identity, self.backend.models.examples(version), model["displayName"]
 
-    def predict(self, resource: str, instances: list[Any]) -> dict[str, Any]:
+    def predict(self, resource: str, instances: list[Any], parameters: Any = None) -> dict[str, Any]:
         if not instances:
             raise InvalidArgument("instances must not be empty")
         identity, examples, label = self._target(resource)
+        settings = generation.palm(parameters, self._base_model(resource, identity))
         predictions = []
         for index, instance in enumerate(instances):
             prompt = _instance_prompt(instance, index)
+            content, _ = settings.apply(inference.answer(prompt, examples, label))
             predictions.append(
-                {
-                    "content": inference.answer(prompt, examples, label),
-                    "citationMetadata": {"citations": []},
-                    "safetyAttributes": _SAFE,
-                }
+                {"content": content, "citationMetadata": {"citations": []}, "safetyAttributes": _SAFE}
             )
         return {"predictions": predictions, **identity}
 
-    def generate_content(self, resource: str, contents: list[dict[str, Any]]) -> dict[str, Any]:
+    def generate_content(
+        self, resource: str, contents: list[dict[str, Any]], config: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         if not contents:
             raise InvalidArgument("contents must not be empty")
         user_turns = [c for c in contents if c.get("role", "user") == "user"]
         if not user_turns:
             raise InvalidArgument("contents has no user turn")
+        settings = generation.gemini(config)
         prompt = "".join(part.get("text", "") for part in user_turns[-1].get("parts", []))
         identity, examples, label = self._target(resource)
-        text = inference.answer(prompt, examples, label)
+        text, finish = settings.apply(inference.answer(prompt, examples, label))
         prompt_tokens = sum(
             inference.token_count(part.get("text", "")) for c in contents for part in c.get("parts", [])
         )
         answer_tokens = inference.token_count(text)
+        candidate = {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": finish}
         return {
-            "candidates": [
-                {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
-            ],
+            # The emulator's answers are deterministic: every candidate is the same answer.
+            "candidates": [{**candidate, "index": i} for i in range(settings.candidate_count)],
             "usageMetadata": {
                 "promptTokenCount": prompt_tokens,
-                "candidatesTokenCount": answer_tokens,
-                "totalTokenCount": prompt_tokens + answer_tokens,
+                "candidatesTokenCount": answer_tokens * settings.candidate_count,
+                "totalTokenCount": prompt_tokens + answer_tokens * settings.candidate_count,
             },
             "modelVersion": identity.get("model", label),
         }
+
+    def _base_model(self, resource: str, identity: dict[str, Any]) -> str:
+        """The PaLM base model answering `resource` (its output limit depends on it)."""
+        if not identity:
+            return resource.rsplit("/", 1)[-1]
+        model = self.backend.models.get(f"{identity['model']}@{identity['modelVersionId']}")
+        return str((model.get("labels") or {}).get(_BASE_MODEL_LABEL, ""))
 
 
 def _instance_prompt(instance: Any, index: int) -> str:

@@ -1,7 +1,8 @@
 """Pipeline templates the emulator knows, with their real parameter names and types.
 
 Only Google's `tune-large-model` (PaLM text-bison adapter tuning, v2.0.0) is known. Vertex
-fetches a template from Artifact Registry by `templateUri`; the emulator looks it up here.
+fetches a template from Artifact Registry by `templateUri`; the emulator looks it up here (`find`),
+and recognises a locally compiled copy submitted inline by its pipeline name (`named`).
 """
 
 from __future__ import annotations
@@ -9,26 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from vertex_emulator import pipeline_specs
+from vertex_emulator.pipeline_specs import Parameter, Task
+
+#: The KFP version the template's spec says it was compiled with.
+KFP_VERSION = "2.0.0"
 TUNE_LARGE_MODEL_URI = (
     "https://us-kfp.pkg.dev/ml-pipeline/large-language-model-pipelines/tune-large-model/v2.0.0"
 )
-
-
-@dataclass(frozen=True)
-class Parameter:
-    type: str  # "STRING" | "NUMBER_INTEGER" | "NUMBER_DOUBLE" | "BOOLEAN" (KFP v2 parameter types)
-    default: Any = None  # None: required
-
-    def accepts(self, value: Any) -> bool:
-        if self.type == "STRING":
-            return isinstance(value, str)
-        if self.type == "BOOLEAN":
-            return isinstance(value, bool)
-        if self.type == "NUMBER_INTEGER":
-            return (
-                isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
-            )
-        return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -37,28 +26,20 @@ class Template:
     name: str
     version: str
     parameters: dict[str, Parameter]
+    #: The root DAG's tasks, in the order they run.
+    tasks: tuple[Task, ...]
     #: Which accelerator runs in which region (the template's own validation).
     accelerator_regions: dict[str, str]
     base_models: tuple[str, ...]
 
     def pipeline_spec(self) -> dict[str, Any]:
-        """The compiled spec Vertex stores on the job (only what clients look at)."""
-        return {
-            "pipelineInfo": {"name": self.name},
-            "schemaVersion": "2.1.0",
-            "sdkVersion": "kfp-2.0.0",
-            "root": {
-                "inputDefinitions": {
-                    "parameters": {
-                        name: {
-                            "parameterType": p.type,
-                            **({"isOptional": True} if p.default is not None else {}),
-                        }
-                        for name, p in self.parameters.items()
-                    }
-                }
-            },
-        }
+        """The compiled spec Vertex fetches for `uri` and stores on the job."""
+        return pipeline_specs.build(self.name, self.parameters, self.tasks, f"kfp-{KFP_VERSION}")
+
+
+def _chain(*tasks: Task) -> tuple[Task, ...]:
+    """`tasks`, each running after the one before it."""
+    return tuple(Task(t.name, t.inputs, (tasks[i - 1].name,) if i else ()) for i, t in enumerate(tasks))
 
 
 # Parameter names and defaults as the Vertex AI SDK passes them to this template
@@ -89,6 +70,54 @@ TUNE_LARGE_MODEL = Template(
         "default_context": Parameter("STRING", ""),
         "max_context_length": Parameter("STRING", ""),
     },
+    # The emulator's task breakdown of the template (a linear chain; the real template has more
+    # bookkeeping tasks). Each task takes the parameters it needs from the pipeline's inputs.
+    tasks=_chain(
+        Task(
+            "validate-pipeline",
+            (
+                "project",
+                "location",
+                "large_model_reference",
+                "dataset_uri",
+                "evaluation_data_uri",
+                "accelerator_type",
+                "encryption_spec_key_name",
+            ),
+        ),
+        Task("export-managed-dataset", ("project", "location", "dataset_uri")),
+        Task("dataset-encoder", ("large_model_reference", "default_context", "max_context_length")),
+        Task(
+            "large-language-model-tuner",
+            (
+                "project",
+                "location",
+                "large_model_reference",
+                "train_steps",
+                "learning_rate",
+                "learning_rate_multiplier",
+                "evaluation_interval",
+                "evaluation_output_root_dir",
+                "enable_early_stopping",
+                "enable_checkpoint_selection",
+                "tensorboard_resource_id",
+                "accelerator_type",
+                "tpu_training_skip_cmek",
+                "encryption_spec_key_name",
+            ),
+        ),
+        Task(
+            "upload-llm-model",
+            (
+                "project",
+                "location",
+                "large_model_reference",
+                "model_display_name",
+                "encryption_spec_key_name",
+            ),
+        ),
+        Task("deploy-llm-model", ("project", "location", "model_display_name", "encryption_spec_key_name")),
+    ),
     # Google's tuning docs: TPU v3 pods in europe-west4, 8 x A100 80GB in us-central1.
     accelerator_regions={"TPU": "europe-west4", "GPU": "us-central1"},
     base_models=(
@@ -107,31 +136,6 @@ def find(uri: str) -> Template | None:
     return TEMPLATES.get(uri.rstrip("/"))
 
 
-def check_parameters(template: Template, values: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """(values with defaults filled in, the first problem or None), as the template reports it."""
-    for name in values:
-        if name not in template.parameters:
-            return values, (
-                f"The pipeline parameter {name} is not found in the pipeline job input definitions of "
-                f"{template.name} {template.version}; known parameters: {sorted(template.parameters)}"
-            )
-    resolved = {}
-    for name, parameter in template.parameters.items():
-        if name not in values:
-            if parameter.default is None:
-                return (
-                    values,
-                    f"The pipeline parameter {name} of {template.name} is required but was not given",
-                )
-            resolved[name] = parameter.default
-            continue
-        value = values[name]
-        if name == "enable_checkpoint_selection" and isinstance(value, bool):
-            value = "true" if value else "false"  # the SDK passes a bool; the template takes a string
-        if not parameter.accepts(value):
-            return values, (
-                f"The pipeline parameter {name} of {template.name} expects {parameter.type}, "
-                f"got {type(value).__name__} {value!r}"
-            )
-        resolved[name] = int(value) if parameter.type == "NUMBER_INTEGER" else value
-    return resolved, None
+def named(pipeline_name: str) -> Template | None:
+    """The template a compiled spec is a build of, by its `pipelineInfo.name`."""
+    return next((t for t in TEMPLATES.values() if t.name == pipeline_name), None)

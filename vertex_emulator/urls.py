@@ -69,6 +69,7 @@ ROUTES: tuple[Route, ...] = (
         Route("POST", f"{{parent={LOC}}}/models:upload", "UploadModelRequest", "*", r.upload_model),
         Route("GET", f"{{parent={LOC}}}/models", "ListModelsRequest", None, r.list_models),
         Route("GET", f"{{name={LOC}/models/*}}", "GetModelRequest", None, r.get_model),
+        Route("PATCH", f"{{model.name={LOC}/models/*}}", "UpdateModelRequest", "model", r.update_model),
         Route(
             "GET",
             f"{{name={LOC}/models/*}}:listVersions",

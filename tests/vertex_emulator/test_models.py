@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from google.api_core import exceptions
 from google.cloud import aiplatform, aiplatform_v1
+from google.protobuf import field_mask_pb2
 
 from tests.vertex_emulator.conftest import Gapic
 
@@ -60,7 +63,7 @@ def test_list_filters_on_display_name_and_labels(gapic: Gapic, gpu_parent: str) 
     assert displays('display_name="ARIA-text"') == ["ARIA-text", "ARIA-text"]
     assert displays('labels.team="a"') == ["ARIA-text", "other"]
     assert displays('display_name="ARIA-text" AND labels.team="b"') == ["ARIA-text"]
-    with pytest.raises(exceptions.BadRequest, match="unsupported filter field"):
+    with pytest.raises(exceptions.BadRequest, match="unsupported filter field 'artifact_uri'"):
         displays('artifact_uri="x"')
 
 
@@ -122,3 +125,97 @@ def test_high_level_sdk_uploads_versions_and_lists(sdk: None) -> None:
     ]
     versions = aiplatform.models.ModelRegistry(first.resource_name).list_versions()
     assert [v.version_id for v in versions] == ["1", "2"]
+
+
+def test_update_model_changes_model_fields_on_every_version(gapic: Gapic, gpu_parent: str) -> None:
+    name, _ = upload(gapic, gpu_parent, "before", stage="dev")
+    upload(gapic, gpu_parent, "before", parent_model=name, stage="dev")
+    model = aiplatform_v1.Model(
+        name=name, display_name="after", description="tuned twice", labels={"team": "nlp"}
+    )
+    mask = field_mask_pb2.FieldMask(paths=["display_name", "description", "labels"])
+
+    updated = gapic.models.update_model(model=model, update_mask=mask)
+
+    assert (updated.display_name, updated.description) == ("after", "tuned twice")
+    # "Both the model labels and the version labels are merged when a model is returned."
+    assert dict(updated.labels) == {"stage": "dev", "team": "nlp"}
+    for version in gapic.models.list_model_versions(name=name):
+        assert (version.display_name, version.labels["team"]) == ("after", "nlp")
+    assert updated.update_time > updated.create_time
+    same = gapic.models.update_model(
+        model=aiplatform_v1.Model(name=f"{name}@-", description="via @-"),
+        update_mask=field_mask_pb2.FieldMask(paths=["description"]),
+    )
+    assert same.description == "via @-"
+
+
+def test_update_model_changes_version_fields_on_one_version(gapic: Gapic, gpu_parent: str) -> None:
+    name, _ = upload(gapic, gpu_parent, "versioned", stage="dev")
+    upload(gapic, gpu_parent, "versioned", parent_model=name, stage="dev")
+    model = aiplatform_v1.Model(name=f"{name}@2", version_description="second try", labels={"stage": "rc"})
+
+    updated = gapic.models.update_model(
+        model=model, update_mask=field_mask_pb2.FieldMask(paths=["version_description", "labels"])
+    )
+
+    assert (updated.version_id, updated.version_description, dict(updated.labels)) == (
+        "2",
+        "second try",
+        {"stage": "rc"},
+    )
+    first = gapic.models.get_model(name=f"{name}@1")
+    assert (first.version_description, dict(first.labels)) == ("", {"stage": "dev"})
+
+
+@pytest.mark.parametrize(
+    ("version", "paths", "error", "status", "message"),
+    [
+        ("@1", ["display_name"], exceptions.BadRequest, "FAILED_PRECONDITION", "names a model version"),
+        ("", ["version_description"], exceptions.BadRequest, "FAILED_PRECONDITION", "fields of a version"),
+        ("@-", ["version_description"], exceptions.BadRequest, "FAILED_PRECONDITION", "fields of a version"),
+        ("@1", ["description", "version_description"], exceptions.BadRequest, "INVALID_ARGUMENT", "both"),
+        (
+            "",
+            ["artifact_uri"],
+            exceptions.BadRequest,
+            "INVALID_ARGUMENT",
+            "['artifactUri'] cannot be updated",
+        ),
+        ("@1", ["version_aliases"], exceptions.BadRequest, "INVALID_ARGUMENT", ":mergeVersionAliases"),
+        ("", [], exceptions.BadRequest, "INVALID_ARGUMENT", "update_mask is required"),
+        ("@7", ["labels"], exceptions.NotFound, "NOT_FOUND", "not found"),
+    ],
+)
+def test_update_model_refuses_what_vertex_refuses(
+    gapic: Gapic,
+    gpu_parent: str,
+    version: str,
+    paths: list[str],
+    error: type[Exception],
+    status: str,
+    message: str,
+) -> None:
+    name, _ = upload(gapic, gpu_parent, "strict")
+    model = aiplatform_v1.Model(name=f"{name}{version}", display_name="x", version_description="y")
+    with pytest.raises(error, match=re.escape(message)) as raised:
+        gapic.models.update_model(model=model, update_mask=field_mask_pb2.FieldMask(paths=paths))
+    assert raised.value.response.json()["error"]["status"] == status  # type: ignore[attr-defined]
+
+
+def test_high_level_sdk_updates_a_model(sdk: None) -> None:
+    model = aiplatform.Model.upload(
+        display_name="sdk-update",
+        artifact_uri="gs://aria-models/a",
+        serving_container_image_uri="gcr.io/x/y:1",
+        labels={"stage": "dev"},
+    )
+    model.update(display_name="sdk-updated", description="now described", labels={"stage": "prod"})
+    again = aiplatform.Model(model.resource_name)
+    assert (again.display_name, again.description, again.labels) == (
+        "sdk-updated",
+        "now described",
+        {"stage": "prod"},
+    )
+    with pytest.raises(exceptions.BadRequest, match=re.escape("model.labels key 'Stage'")):
+        again.update(labels={"Stage": "prod"})

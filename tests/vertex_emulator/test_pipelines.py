@@ -110,8 +110,9 @@ def test_list_filters_on_display_name_and_labels(gapic: Gapic, tpu_parent: str, 
     assert ids('labels.run="r1"') == ["a", "b"]
     assert ids('display_name="alpha" AND labels.run="r1"') == ["a"]
     assert ids("labels.run:*") == ["a", "b", "c"]
-    with pytest.raises(exceptions.BadRequest):
-        ids('display_name="a" OR display_name="b"')
+    assert ids('display_name="beta" OR labels.run="r2"') == ["b", "c"]
+    with pytest.raises(exceptions.BadRequest, match="unsupported filter field 'artifact_uri'"):
+        ids('artifact_uri="x"')
 
 
 def test_list_pages(gapic: Gapic, tpu_parent: str, upload: Upload) -> None:
@@ -338,3 +339,14 @@ def test_partial_responses_with_x_goog_fieldmask(gapic: Gapic, tpu_parent: str, 
         (t.task_name, t.state) for t in job.job_detail.task_details
     ]
     assert not partial.job_detail.task_details[-1].execution.metadata
+
+
+def test_a_model_display_name_vertex_refuses_fails_the_upload_task(
+    gapic: Gapic, tpu_parent: str, upload: Upload
+) -> None:
+    job = pipeline_job(upload("t.jsonl", palm_rows("long-name")), model_display_name="m" * 129)
+    job = run_to_end(gapic, gapic.pipelines.create_pipeline_job(parent=tpu_parent, pipeline_job=job).name)
+    assert job.state == FAILED
+    assert "model.display_name 'mmmm" in job.error.message and "longer than 128 characters" in job.error.message
+    failed = [task.task_name for task in job.job_detail.task_details if task.state.name == "FAILED"]
+    assert failed == ["tune-large-model", "upload-llm-model"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 from google import genai
 from google.api_core import exceptions
@@ -148,3 +151,170 @@ def test_google_genai_tunes_and_generates(vertex_emulator: str, project: str, up
     assert answer.text == "genai answer 2"
     base = client.models.generate_content(model="gemini-2.0-flash-001", contents="question 2 about genai")
     assert base.text == "[gemini-2.0-flash-001] question 2 about genai"
+
+
+def run_tuning(gapic: Gapic, parent: str, job: aiplatform_v1.TuningJob) -> aiplatform_v1.TuningJob:
+    created = gapic.tuning.create_tuning_job(parent=parent, tuning_job=job)
+    done = wait_for(lambda: gapic.tuning.get_tuning_job(name=created.name), lambda j: terminal_job(j.state))
+    assert done.state == aiplatform_v1.JobState.JOB_STATE_SUCCEEDED, done.error.message
+    return done
+
+
+def tokens(text: str) -> int:
+    """The emulator's token estimate, written out: four characters a token, rounded up."""
+    return -(-len(text) // 4)
+
+
+def test_each_epoch_leaves_a_checkpoint_deployed_on_its_own_endpoint(
+    gapic: Gapic, gpu_parent: str, upload: Upload
+) -> None:
+    job = run_tuning(gapic, gpu_parent, tuning_job(upload("t.jsonl", gemini_rows("ck", 20)), epochs=3))
+
+    checkpoints = job.tuned_model.checkpoints
+    assert [(c.checkpoint_id, c.epoch, c.step) for c in checkpoints] == [
+        ("1", 1, 3),
+        ("2", 2, 6),
+        ("3", 3, 9),
+    ]
+    assert len({c.endpoint for c in checkpoints}) == 3
+    assert job.tuned_model.endpoint == checkpoints[-1].endpoint  # the default checkpoint's endpoint
+    for checkpoint in checkpoints:
+        deployed = gapic.endpoints.get_endpoint(name=checkpoint.endpoint).deployed_models
+        assert [(d.model, d.checkpoint_id) for d in deployed] == [
+            (job.tuned_model.model.split("@")[0], checkpoint.checkpoint_id)
+        ]
+    model = gapic.models.get_model(name=job.tuned_model.model)
+    assert [(c.checkpoint_id, c.epoch, c.step) for c in model.checkpoints] == [
+        ("1", 1, 3),
+        ("2", 2, 6),
+        ("3", 3, 9),
+    ]
+    assert model.default_checkpoint_id == "3"
+
+
+def test_many_epochs_leave_about_ten_checkpoints_the_last_after_the_final_epoch(
+    gapic: Gapic, gpu_parent: str, upload: Upload
+) -> None:
+    job = run_tuning(gapic, gpu_parent, tuning_job(upload("t.jsonl", gemini_rows("many", 8)), epochs=25))
+    epochs = [c.epoch for c in job.tuned_model.checkpoints]
+    assert len(epochs) == 10 and epochs == sorted(set(epochs)) and epochs[-1] == 25
+
+
+def test_export_last_checkpoint_only_leaves_no_intermediate_checkpoints(
+    gapic: Gapic, gpu_parent: str, upload: Upload
+) -> None:
+    job = tuning_job(upload("t.jsonl", gemini_rows("last", 8)), epochs=4)
+    job.supervised_tuning_spec.export_last_checkpoint_only = True
+    done = run_tuning(gapic, gpu_parent, job)
+    assert not done.tuned_model.checkpoints and done.tuned_model.endpoint
+    assert not gapic.models.get_model(name=done.tuned_model.model).checkpoints
+
+
+def test_tuning_data_stats_describe_the_dataset(gapic: Gapic, gpu_parent: str, upload: Upload) -> None:
+    rows = gemini_rows("stats", 10)
+    rows[0]["contents"][0]["parts"][0]["text"] = "a much longer question " * 10
+    rows[1]["contents"].extend(
+        [
+            {"role": "user", "parts": [{"text": "and then?"}]},
+            {"role": "model", "parts": [{"text": "then this"}]},
+        ]
+    )
+    job = run_tuning(gapic, gpu_parent, tuning_job(upload("t.jsonl", rows), epochs=2))
+
+    stats = job.tuning_data_stats.supervised_tuning_data_stats
+    texts = [[(c["role"], c["parts"][0]["text"]) for c in row["contents"]] for row in rows]
+    inputs = [sum(tokens(t) for role, t in row if role == "user") for row in texts]
+    outputs = [sum(tokens(t) for role, t in row if role == "model") for row in texts]
+    assert stats.tuning_dataset_example_count == 10
+    assert stats.total_tuning_character_count == sum(len(t) for row in texts for _, t in row)
+    assert stats.total_billable_token_count == 2 * (sum(inputs) + sum(outputs))
+    assert stats.tuning_step_count == 2 * 2  # 2 epochs x ceil(10 / 8)
+    distribution = stats.user_input_token_distribution
+    assert (distribution.sum, distribution.min_, distribution.max_) == (sum(inputs), min(inputs), max(inputs))
+    assert distribution.mean == pytest.approx(sum(inputs) / 10)
+    assert distribution.median == sorted(inputs)[4] and distribution.p95 == max(inputs)
+    assert sum(bucket.count for bucket in distribution.buckets) == 10
+    assert stats.user_output_token_distribution.sum == sum(outputs)
+    assert stats.user_message_per_example_distribution.max_ == 4
+    assert [e.parts[0].text for e in stats.user_dataset_examples] == [t[0][1] for t in texts[:3]]
+
+
+def test_continuing_from_a_tuned_model_adds_a_version_that_knows_both_datasets(
+    gapic: Gapic, gpu_parent: str, upload: Upload
+) -> None:
+    first = run_tuning(gapic, gpu_parent, tuning_job(upload("a.jsonl", gemini_rows("first", 8)), epochs=2))
+    follow_up = tuning_job(upload("b.jsonl", gemini_rows("second", 8)), epochs=1)
+    follow_up.pre_tuned_model = aiplatform_v1.PreTunedModel(
+        tuned_model_name=first.tuned_model.model, checkpoint_id="1"
+    )
+
+    second = run_tuning(gapic, gpu_parent, follow_up)
+
+    assert second.pre_tuned_model.base_model == "gemini-2.0-flash-001"  # output only, filled by Vertex
+    assert second.tuned_model.model == first.tuned_model.model.replace("@1", "@2")
+    for question, answer in (
+        ("question 3 about first", "first answer 3"),
+        ("question 5 about second", "second answer 5"),
+    ):
+        response = gapic.prediction.generate_content(
+            model=second.tuned_model.endpoint,
+            contents=[aiplatform_v1.Content(role="user", parts=[aiplatform_v1.Part(text=question)])],
+        )
+        assert response.candidates[0].content.parts[0].text == answer
+    renamed = tuning_job(upload("c.jsonl", gemini_rows("third", 8)), epochs=1)
+    renamed.pre_tuned_model = aiplatform_v1.PreTunedModel(tuned_model_name=second.tuned_model.model)
+    renamed.tuned_model_display_name = "a new name"
+    third = run_tuning(gapic, gpu_parent, renamed)
+    assert third.tuned_model.model.endswith("@1")  # a new display name makes a new model
+
+
+@pytest.mark.parametrize(
+    ("pre_tuned", "error", "message"),
+    [
+        (lambda tuned, plain: f"{tuned.rsplit('/', 1)[0]}/987654", exceptions.NotFound, "not found"),
+        (lambda tuned, plain: plain, exceptions.BadRequest, "was not produced by a Gemini tuning job"),
+        (lambda tuned, plain: tuned, exceptions.BadRequest, "checkpoint_id '9' is not a checkpoint"),
+    ],
+)
+def test_a_pre_tuned_model_must_exist_and_be_tuned(
+    gapic: Gapic, gpu_parent: str, upload: Upload, pre_tuned: Any, error: type[Exception], message: str
+) -> None:
+    tuned = run_tuning(gapic, gpu_parent, tuning_job(upload("a.jsonl", gemini_rows("pre", 8)), epochs=1))
+    plain = gapic.models.upload_model(
+        parent=gpu_parent, model=aiplatform_v1.Model(display_name="plain")
+    ).result(timeout=10)
+    job = tuning_job("gs://emulator-tests/b.jsonl")
+    name = pre_tuned(tuned.tuned_model.model, plain.model)
+    job.pre_tuned_model = aiplatform_v1.PreTunedModel(
+        tuned_model_name=name, checkpoint_id="9" if name == tuned.tuned_model.model else ""
+    )
+    with pytest.raises(error, match=re.escape(message)):
+        gapic.tuning.create_tuning_job(parent=gpu_parent, tuning_job=job)
+
+
+def test_google_genai_continues_tuning_from_a_checkpoint(
+    vertex_emulator: str, project: str, upload: Upload
+) -> None:
+    client = genai_client(vertex_emulator, project)
+    config = genai_types.CreateTuningJobConfig(epoch_count=2, tuned_model_display_name="genai-ck")
+    first = client.tunings.tune(
+        base_model="gemini-2.0-flash-001",
+        training_dataset=genai_types.TuningDataset(gcs_uri=upload("a.jsonl", gemini_rows("g-one", 8))),
+        config=config,
+    )
+    first = wait_for(lambda: client.tunings.get(name=first.name), lambda j: j.has_ended)
+    assert first.tuned_model and first.tuned_model.checkpoints and first.tuned_model.model
+    assert [c.checkpoint_id for c in first.tuned_model.checkpoints] == ["1", "2"]
+
+    second = client.tunings.tune(
+        base_model=first.tuned_model.model,  # a projects/... name: google-genai sends preTunedModel
+        training_dataset=genai_types.TuningDataset(gcs_uri=upload("b.jsonl", gemini_rows("g-two", 8))),
+        config=genai_types.CreateTuningJobConfig(
+            epoch_count=1, pre_tuned_model_checkpoint_id="1", export_last_checkpoint_only=True
+        ),
+    )
+    second = wait_for(lambda: client.tunings.get(name=second.name), lambda j: j.has_ended)
+    assert second.state == genai_types.JobState.JOB_STATE_SUCCEEDED
+    assert second.pre_tuned_model and second.pre_tuned_model.checkpoint_id == "1"
+    assert second.tuned_model and not second.tuned_model.checkpoints
+    assert second.tuned_model.model and second.tuned_model.model.endswith("@2")
