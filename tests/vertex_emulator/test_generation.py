@@ -11,7 +11,15 @@ from google.cloud import aiplatform_v1
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
-from tests.vertex_emulator.conftest import Gapic, Upload, palm_rows, pipeline_job, terminal_pipeline, wait_for
+from tests.vertex_emulator.conftest import (
+    Gapic,
+    GrpcApi,
+    Upload,
+    palm_rows,
+    pipeline_job,
+    terminal_pipeline,
+    wait_for,
+)
 from tests.vertex_emulator.test_tuning import genai_client
 
 GEMINI = "publishers/google/models/gemini-2.0-flash-001"
@@ -131,3 +139,19 @@ def test_palm_predict_honours_max_output_tokens_and_checks_ranges(
     ):
         with pytest.raises(exceptions.BadRequest, match=re.escape(named)):
             predict(**parameters)
+
+
+def test_generation_settings_over_grpc(grpc_api: GrpcApi, gpu_parent: str) -> None:
+    request = {
+        "model": f"{gpu_parent}/{GEMINI}",
+        "contents": [aiplatform_v1.Content(role="user", parts=[aiplatform_v1.Part(text=PROMPT)])],
+        "generation_config": aiplatform_v1.GenerationConfig(max_output_tokens=1),
+    }
+    cut = grpc_api.prediction.generate_content(request=request)
+    assert (cut.candidates[0].content.parts[0].text, cut.candidates[0].finish_reason.name) == (
+        "[gem",
+        "MAX_TOKENS",
+    )
+    request["generation_config"] = aiplatform_v1.GenerationConfig(temperature=2.1)
+    with pytest.raises(exceptions.InvalidArgument, match=re.escape("temperature value of 2.1")):
+        grpc_api.prediction.generate_content(request=request)

@@ -9,7 +9,7 @@ from google.api_core import exceptions
 from google.cloud import aiplatform, aiplatform_v1
 from google.protobuf import field_mask_pb2
 
-from tests.vertex_emulator.conftest import Gapic
+from tests.vertex_emulator.conftest import Gapic, GrpcApi
 
 
 def upload(gapic: Gapic, parent: str, display: str, parent_model: str = "", **labels: str) -> tuple[str, str]:
@@ -219,3 +219,30 @@ def test_high_level_sdk_updates_a_model(sdk: None) -> None:
     )
     with pytest.raises(exceptions.BadRequest, match=re.escape("model.labels key 'Stage'")):
         again.update(labels={"Stage": "prod"})
+
+
+def test_update_model_and_filters_over_grpc(grpc_api: GrpcApi, gpu_parent: str) -> None:
+    uploaded = grpc_api.result(
+        grpc_api.models.upload_model(
+            parent=gpu_parent, model=aiplatform_v1.Model(display_name="grpc-model", labels={"stage": "dev"})
+        )
+    )
+    model = aiplatform_v1.Model(name=uploaded.model, description="over gRPC", labels={"stage": "prod"})
+    updated = grpc_api.models.update_model(
+        model=model, update_mask=field_mask_pb2.FieldMask(paths=["description", "labels"])
+    )
+    assert (updated.description, dict(updated.labels)) == ("over gRPC", {"stage": "prod"})
+    listed = grpc_api.models.list_models(
+        request={"parent": gpu_parent, "filter": 'labels.stage=prod OR display_name="none"'}
+    )
+    assert [m.name for m in listed.models] == [uploaded.model]
+    with pytest.raises(exceptions.InvalidArgument, match=re.escape("model.labels key 'Stage'")):
+        grpc_api.models.update_model(
+            model=aiplatform_v1.Model(name=uploaded.model, labels={"Stage": "x"}),
+            update_mask=field_mask_pb2.FieldMask(paths=["labels"]),
+        )
+    with pytest.raises(exceptions.FailedPrecondition, match="names a model version"):
+        grpc_api.models.update_model(
+            model=aiplatform_v1.Model(name=f"{uploaded.model}@1", display_name="x"),
+            update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
+        )
