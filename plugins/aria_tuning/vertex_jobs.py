@@ -20,6 +20,13 @@ from aria_tuning.resources import label_value
 LABEL_RUN_KEY = "aria-run-key"
 #: Label carrying the attempt number (1, 2, ...) of a job for one run key.
 LABEL_ATTEMPT = "aria-attempt"
+#: Labels naming the task instance a job belongs to (label-safe, so lossy: the run key confirms a match).
+#: The registry labels model versions with the same `aria-dag` and `aria-dag-run`.
+LABEL_DAG = "aria-dag"
+LABEL_DAG_RUN = "aria-dag-run"
+LABEL_TASK = "aria-task"
+#: Label of a model version the registry operator made from a tuning job: its job's id.
+LABEL_TUNING_JOB = "aria-tuning-job"
 
 # Vertex's states without their enum prefix (PIPELINE_STATE_*, JOB_STATE_*).
 SUCCEEDED = "SUCCEEDED"
@@ -50,6 +57,15 @@ def run_key(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
     """The idempotency key of one task of one DAG run; the try number is deliberately left out."""
     digest = hashlib.sha256(f"{dag_id}\x00{run_id}\x00{task_id}\x00{map_index}".encode()).hexdigest()
     return digest[:20]
+
+
+def identity_labels(dag_id: str, run_id: str, task_id: str) -> dict[str, str]:
+    """Labels that let the reconciler find a job's task instance (the run key alone is a one-way hash)."""
+    return {
+        LABEL_DAG: label_value(dag_id),
+        LABEL_DAG_RUN: label_value(run_id),
+        LABEL_TASK: label_value(task_id),
+    }
 
 
 def job_id(task_id: str, key: str, attempt: int) -> str:

@@ -21,6 +21,13 @@ class EndpointHook(VertexHook):
         with translated(name, "reading the endpoint"):
             return self._endpoints(name).get_endpoint(name=name, retry=self.retry())
 
+    def list_endpoints(self, location: str) -> list[Any]:
+        """Every endpoint under `location` (`projects/P/locations/L`)."""
+        with translated(location, "listing endpoints"):
+            return list(
+                self._endpoints(location).list_endpoints(request={"parent": location}, retry=self.retry())
+            )
+
     def get_or_create(self, location: str, display_name: str, timeout: float) -> Any:
         """The oldest endpoint called `display_name` under `location`, created (and waited for) if none."""
         client = self._endpoints(location)

@@ -37,6 +37,22 @@ class TuningJobHook(VertexHook):
             ((job.name, dict(job.labels), vj.short_state(job.state)) for job in jobs), key
         )
 
+    def list_ours(self, parent: str, method: TuningMethod) -> list[Any]:
+        """Every job under `parent` that carries a run-key label, of any run: the reconciler's inventory."""
+        client = self.client(_service(method), resource_region(parent))
+        request = {"parent": parent, "filter": f"labels.{vj.LABEL_RUN_KEY}:*"}
+        lister = client.list_pipeline_jobs if method is TuningMethod.PIPELINE else client.list_tuning_jobs
+        with translated(parent, "listing our jobs"):
+            jobs = list(lister(request=request, retry=self.retry()))
+        return [job for job in jobs if dict(job.labels).get(vj.LABEL_RUN_KEY)]
+
+    def cancel_job(self, name: str, method: TuningMethod) -> None:
+        """Ask Vertex to cancel a job (it goes CANCELLING, then CANCELLED); repeating the ask is harmless."""
+        client = self.client(_service(method), resource_region(name))
+        cancel = client.cancel_pipeline_job if method is TuningMethod.PIPELINE else client.cancel_tuning_job
+        with translated(name, "cancelling the job"):
+            cancel(name=name, retry=self.retry())
+
     def create_pipeline_job(self, parent: str, job_id: str, body: dict[str, Any]) -> str:
         """Create pipeline job `job_id`; an earlier create of the same id that landed is re-attached."""
         from google.cloud import aiplatform_v1

@@ -16,8 +16,7 @@ from aria_tuning.hooks.models import ModelRegistryHook
 from aria_tuning.links import VertexModelLink
 from aria_tuning.operators.base import VertexBaseOperator, fail_without_retry
 from aria_tuning.resources import label_value, location_of, model_console_url, resource_id
-
-LABEL_TUNING_JOB = "aria-tuning-job"
+from aria_tuning.vertex_jobs import LABEL_TUNING_JOB
 
 
 class RegisterModelOperator(VertexBaseOperator):

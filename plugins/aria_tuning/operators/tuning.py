@@ -8,6 +8,7 @@ replaced, by a new attempt whose number is recorded in the job id and labels.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -113,6 +114,9 @@ class VertexTuningOperator(VertexBaseOperator):
             self.log.warning(warning)
         ti = context["ti"]
         key = vj.run_key(ti.dag_id, ti.run_id, ti.task_id, ti.map_index if ti.map_index is not None else -1)
+        # Our identity labels win over the caller's: the reconciler matches a job to its task by them.
+        identity = vj.identity_labels(ti.dag_id, ti.run_id, ti.task_id)
+        request = dataclasses.replace(request, labels={**request.labels, **identity})
         parent = f"projects/{request.project}/locations/{request.region}"
 
         decision = vj.decide(self.jobs.find_jobs(parent, request.method, key))
@@ -136,6 +140,8 @@ class VertexTuningOperator(VertexBaseOperator):
                 job_name=name,
                 method=str(request.method),
                 cancel_on_kill=self.cancel_on_kill,
+                # The plan's duration estimate (text-bison; None for Gemini): finish-aware polling.
+                expected_seconds=self.plan.get("eta_seconds"),  # type: ignore[union-attr]  # validated
                 poll_interval=self.poll_interval,
                 max_poll_interval=self.max_poll_interval,
                 transient_error_budget=self.transient_error_budget,
