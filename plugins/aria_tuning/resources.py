@@ -18,6 +18,18 @@ def label_value(value: object) -> str:
     return re.sub(r"[^a-z0-9_-]+", "-", str(value).lower()).strip("-")[:63]
 
 
+def label_key(key: object) -> str:
+    """A Vertex label key: like a value, but non-empty and starting with a lowercase letter.
+
+    Google's label rules (cloud.google.com/resource-manager/docs/labels-overview#requirements): keys
+    are 1-63 characters of lowercase letters, digits, `_` and `-`, and start with a lowercase letter.
+    """
+    value = label_value(key)
+    if not value:
+        raise ConfigurationError(f"label key {key!r} has no letter or digit Vertex accepts")
+    return value if value[0].isalpha() else ("k-" + value)[:63]
+
+
 def resource_id(name: str) -> str:
     """`projects/p/locations/l/models/123@2` -> `123`."""
     return name.rstrip("/").rsplit("/", 1)[-1].split("@", 1)[0]

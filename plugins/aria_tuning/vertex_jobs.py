@@ -14,7 +14,7 @@ from typing import Any
 
 from aria_tuning.catalog import TUNE_LARGE_MODEL_TEMPLATE, ModelSpec, TuningMethod, get_model
 from aria_tuning.errors import ConfigurationError, PlanError, VertexError
-from aria_tuning.resources import label_value
+from aria_tuning.resources import label_key, label_value
 
 #: Label carrying the idempotency key (dag_id, run_id, task_id, map_index) on every job we start.
 LABEL_RUN_KEY = "aria-run-key"
@@ -199,7 +199,7 @@ def validate_tuning_request(
         accelerator=chosen_accelerator,
         tuned_model_display_name=tuned_model_display_name,
         pipeline_root=root,
-        labels={label_value(k): label_value(v) for k, v in (labels or {}).items()},
+        labels={label_key(k): label_value(v) for k, v in (labels or {}).items()},
         service_account=service_account or None,
         kms_key_name=kms_key_name or None,
         adapter_size=adapter,

@@ -154,3 +154,22 @@ def test_service_account_and_cmek_reach_both_job_bodies(base_model: str) -> None
     assert body["encryption_spec"] == {"kms_key_name": key}
     if pipeline:  # the template also takes the key as a parameter, for what it creates
         assert body["runtime_config"]["parameter_values"]["encryption_spec_key_name"] == key
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("Dataset Version", "dataset-version"),
+        ("2024-run", "k-2024-run"),
+        ("_team", "k-_team"),
+        ("ÄRIA", "ria"),
+    ],
+)
+def test_label_keys_start_with_a_letter_as_vertex_requires(key: str, expected: str) -> None:
+    assert resources.label_key(key) == expected
+
+
+@pytest.mark.parametrize("key", ["---", "日本", ""])
+def test_a_label_key_with_nothing_vertex_accepts_is_refused_naming_it(key: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(repr(key))):
+        resources.label_key(key)

@@ -15,7 +15,7 @@ from aria_tuning.errors import ConfigurationError
 from aria_tuning.hooks.models import ModelRegistryHook
 from aria_tuning.links import VertexModelLink
 from aria_tuning.operators.base import VertexBaseOperator, fail_without_retry
-from aria_tuning.resources import label_value, location_of, model_console_url, resource_id
+from aria_tuning.resources import label_key, label_value, location_of, model_console_url, resource_id
 from aria_tuning.vertex_jobs import LABEL_TUNING_JOB
 
 
@@ -78,7 +78,7 @@ class RegisterModelOperator(VertexBaseOperator):
             "train-steps": self.train_steps,
             "epochs": self.epochs,
         }
-        return {label_value(k): label_value(v) for k, v in raw.items() if v not in (None, "")}
+        return {label_key(k): label_value(v) for k, v in raw.items() if v not in (None, "")}
 
     @property
     def models(self) -> ModelRegistryHook:
