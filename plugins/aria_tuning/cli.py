@@ -16,6 +16,7 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("aria_tuning.commands.validate", "check a dataset for a base model; print every problem"),
     "plan": ("aria_tuning.commands.plan", "validate a dataset and print the tuning plan (steps, batch, ETA)"),
+    "publish": ("aria_tuning.commands.publish", "upload a dataset version to GCS, then its manifest (last)"),
 }
 
 
