@@ -33,7 +33,8 @@ def _upload_files(version: str) -> float:
 
     landed = 0.0
     for path in sample_files(DEFAULT_VERSION):
-        upload_version(DEFAULT_VERSION, as_version=version, files=[path])
+        # No manifest: this measures the inactivity rule (the DAG's `allow_unmanifested` fallback).
+        upload_version(DEFAULT_VERSION, as_version=version, files=[path], manifest=False)
         landed = time.time()
         time.sleep(1)
     return landed
@@ -57,9 +58,9 @@ def measure(repetitions: int) -> list[dict]:
             for version in VERSIONS[:repetitions]:
                 stack.fail_scheduled_runs()
                 earlier = {job.name for job in _jobs(stack)}
-                run_id = stack.trigger(version, {"train_steps": 10})
+                run_id = stack.trigger(version, {"train_steps": 10, "allow_unmanifested": True})
                 # The run is waiting in its sensor (deferred) before the first file arrives.
-                stack.wait_task_state(run_id, "wait_for_dataset_files", {"deferred"}, timeout=300)
+                stack.wait_task_state(run_id, "wait_for_dataset_version", {"deferred"}, timeout=300)
                 landed = _upload_files(version)
                 job = _first_new_job(stack, earlier, run_id, timeout=600)
                 created = job.create_time.timestamp()
@@ -69,7 +70,7 @@ def measure(repetitions: int) -> list[dict]:
                         "version": version,
                         "latency": created - landed,
                         "upload_sensor_done": _ts(
-                            stack.task_instance(run_id, "wait_for_upload_complete")["end_date"]
+                            stack.task_instance(run_id, "wait_for_dataset_version")["end_date"]
                         )
                         - landed,
                         "prep_seconds": _ts(prepared["end_date"]) - _ts(prepared["start_date"]),

@@ -16,7 +16,7 @@ from aria_tuning.operators.deploy import DeployModelOperator
 from aria_tuning.operators.quality import QualityGateOperator
 from aria_tuning.operators.registry import RegisterModelOperator
 from aria_tuning.operators.tuning import VertexTuningOperator
-from aria_tuning.sensors import GCSPrefixSensor, GCSUploadCompleteSensor
+from aria_tuning.sensors import DatasetVersionSensor
 
 DAG_ID = "aria_text_tuning"
 
@@ -131,6 +131,22 @@ PARAMS = {
         title="Dry run",
         description="Validate the data and plan the run only: no tuning, no spend.",
     ),
+    "allow_unmanifested": Param(
+        False,
+        type="boolean",
+        title="Accept a version without a manifest",
+        description="Off: the run waits for the version's _MANIFEST.json (`vertex-tuning publish`). "
+        "On: a version without one is used once its upload has been quiet for "
+        "ARIA_UPLOAD_INACTIVITY_SECONDS (the rule before manifests; a pause that long mid-upload "
+        "would train on part of the data).",
+    ),
+    "refuse_unlisted": Param(
+        False,
+        type="boolean",
+        title="Refuse files the manifest does not list",
+        description="Off: objects under the version that its manifest does not list are reported and "
+        "ignored. On: they fail the run.",
+    ),
 }
 
 default_args = {
@@ -159,7 +175,7 @@ with DAG(
     doc_md=__doc__
     + """
 ### Flow
-`resolve_dataset_version` → `wait_for_dataset_files` → `wait_for_upload_complete` → `prepare_dataset`
+`resolve_dataset_version` → `wait_for_dataset_version` → `prepare_dataset`
 → `dry_run_or_tune` → `tune` → `register_model` → `deploy_model` → `quality_gate`
 (or → `dry_run_report` when **dry_run** is set).
 
@@ -199,27 +215,21 @@ connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default 
 
     version = resolve_dataset_version()
 
-    wait_for_files = GCSPrefixSensor(
-        task_id="wait_for_dataset_files",
-        doc_md="Deferred until objects exist under the dataset version's prefix (provider sensor).",
+    wait_for_version = DatasetVersionSensor(
+        task_id="wait_for_dataset_version",
+        doc_md="Deferred until the version's manifest exists and every file it lists is in GCS with "
+        "its size and crc32c; a missing or different file fails here, before any Vertex call. Returns "
+        "the files at the generations it checked. Without a manifest: only with `allow_unmanifested`, "
+        "after `ARIA_UPLOAD_INACTIVITY_SECONDS` of quiet.",
         bucket=xcom("resolve_dataset_version", "bucket"),
         prefix=xcom("resolve_dataset_version", "prefix"),
+        allow_unmanifested="{{ params.allow_unmanifested }}",
+        refuse_unlisted="{{ params.refuse_unlisted }}",
+        inactivity_period=UPLOAD_INACTIVITY_SECONDS,
         poke_interval=SENSOR_POKE_SECONDS,
         timeout=12 * 3600,
-        execution_timeout=dt.timedelta(hours=12),
-        retries=0,
-    )
-
-    wait_for_upload = GCSUploadCompleteSensor(
-        task_id="wait_for_upload_complete",
-        doc_md="Deferred until no file was added to the version for `ARIA_UPLOAD_INACTIVITY_SECONDS`.",
-        bucket=xcom("resolve_dataset_version", "bucket"),
-        prefix=xcom("resolve_dataset_version", "prefix"),
-        inactivity_period=UPLOAD_INACTIVITY_SECONDS,
-        min_objects=1,
-        poke_interval=min(SENSOR_POKE_SECONDS, max(UPLOAD_INACTIVITY_SECONDS / 2, 1.0)),
-        timeout=12 * 3600,
-        execution_timeout=dt.timedelta(hours=12),
+        # Time on the worker only (one check, then deferred): the wait itself is bounded by `timeout`.
+        execution_timeout=dt.timedelta(minutes=10),
         retries=0,
     )
 
@@ -229,7 +239,7 @@ connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default 
         "train/eval/report to GCS and returns only their URIs, the counts and the plan. Invalid data "
         "fails here with every problem as `file:line: reason`, before any Vertex call.",
     )
-    def prepare_dataset(version: dict[str, str], **context) -> dict:
+    def prepare_dataset(version: dict[str, str], sensed: dict, **context) -> dict:
         try:
             from airflow.sdk.exceptions import AirflowFailException
         except ImportError:  # Airflow 3.1
@@ -245,7 +255,8 @@ connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default 
         is_pipeline = get_model(params["base_model"]).method is TuningMethod.PIPELINE
         try:
             result = prepare(
-                [version["uri"]],
+                # Exactly the files the sensor verified, at the generations it verified.
+                [obj["uri"] for obj in sensed["objects"]],
                 params["base_model"],
                 version["prepared_uri"],
                 epochs=params["epochs"],
@@ -262,6 +273,12 @@ connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default 
             raise AirflowFailException(f"{exc}\n{shown}{more}") from exc
         except PlanError as exc:
             raise AirflowFailException(str(exc)) from exc
+        promised = (sensed.get("manifest") or {}).get("example_count")
+        if promised is not None and result.counts["read"] != promised:
+            raise AirflowFailException(
+                f"{version['uri']}: its manifest lists {promised} examples, its files hold "
+                f"{result.counts['read']}"
+            )
         print(result.plan.summary())
         summary = {**result.to_xcom(), "dataset_version": version["version"], "source_uri": version["uri"]}
         context["outlet_events"][PREPARED_DATASET].extra = {
@@ -271,7 +288,7 @@ connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default 
         }
         return summary
 
-    prepared = prepare_dataset(version)
+    prepared = prepare_dataset(version, wait_for_version.output)
 
     @task.branch(doc_md="`dry_run`: stop after validation and planning; otherwise tune.")
     def dry_run_or_tune(**context) -> str:
@@ -341,6 +358,6 @@ connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default 
     )
 
     branch = dry_run_or_tune()
-    chain(version, wait_for_files, wait_for_upload, prepared, branch)
+    chain(version, wait_for_version, prepared, branch)
     chain(branch, [dry_run_report(prepared), tune])
     chain(tune, register, deploy, quality_gate)

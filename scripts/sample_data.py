@@ -1,8 +1,9 @@
-"""Upload a dataset version shipped in include/sample_data/ to a GCS bucket (the emulator, usually).
+"""Publish a dataset version shipped in include/sample_data/ to a GCS bucket (the emulator, usually).
 
 The files live in include/sample_data/gcs/<bucket>/<prefix>/raw/v=<version>/ (the layout
-fake-gcs-server is seeded with); `upload_version` copies one version to any `raw/v=<as_version>/`
-prefix, so the demo can present the sample as the dataset version of any logical date.
+fake-gcs-server is seeded with); `upload_version` publishes one version under any `raw/v=<as_version>/`
+prefix the way a team does (`vertex-tuning publish`: the files, then the manifest, last), so the demo
+can present the sample as the dataset version of any logical date.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class UploadedVersion:
     uri: str  # gs://bucket/prefix/raw/v=<version>/
     objects: list[str]
     examples: int
+    manifest_uri: str | None  # None: uploaded without a manifest (`manifest=False`)
 
 
 def sample_versions() -> list[str]:
@@ -32,7 +34,7 @@ def sample_versions() -> list[str]:
 
 def sample_files(version: str = DEFAULT_VERSION) -> list[Path]:
     folder = SAMPLE_ROOT / SAMPLE_BUCKET / SAMPLE_PREFIX / "raw" / f"v={version}"
-    files = sorted(p for p in folder.iterdir() if p.is_file())
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(("_", ".")))
     if not files:
         raise FileNotFoundError(f"no sample files for dataset version {version} in {folder}")
     return files
@@ -62,18 +64,36 @@ def upload_version(
     prefix: str = SAMPLE_PREFIX,
     files: list[Path] | None = None,
     client=None,
+    manifest: bool = True,
+    force: bool = True,
 ) -> UploadedVersion:
-    """Upload the sample `version` (or `files`) under gs://bucket/prefix/raw/v=<as_version>/."""
+    """Publish the sample `version` (or `files`) under gs://bucket/prefix/raw/v=<as_version>/.
+
+    `manifest=False` uploads the files only (a version from before manifests); `force` (the default:
+    the samples are ours to replace) publishes over a version that is already published.
+    """
     client = client or storage_client()
     ensure_bucket(client, bucket)
     target = f"{prefix}/raw/v={as_version or version}/"
-    names, examples = [], 0
-    for path in files or sample_files(version):
+    paths = files or sample_files(version)
+    examples = sum(
+        1
+        for path in paths
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+        if line
+    )
+    if manifest:
+        from aria_tuning.commands.publish import publish_version
+
+        published = publish_version(paths, f"gs://{bucket}/{target}", storage_client=client, force=force)
+        names = [f"{target}{f.name}" for f in published.manifest.files]
+        return UploadedVersion(published.uri, names, examples, published.manifest_uri)
+    names = []
+    for path in paths:
         blob = client.bucket(bucket).blob(target + path.name)
         blob.upload_from_filename(str(path), content_type="application/jsonl")
         names.append(blob.name)
-        examples += sum(1 for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line)
-    return UploadedVersion(uri=f"gs://{bucket}/{target}", objects=names, examples=examples)
+    return UploadedVersion(f"gs://{bucket}/{target}", names, examples, None)
 
 
 def create_buckets(names: list[str], client=None) -> None:

@@ -1,122 +1,186 @@
-"""The Google provider's deferrable GCS sensors, imported when they run instead of when the DAG parses.
+"""The dataset-version sensor: proceeds once a version's manifest checks out against GCS, deferred.
 
-`GCSObjectsWithPrefixExistenceSensor` and `GCSUploadSessionCompleteSensor` live in a module that
-loads google-cloud-storage, googleapiclient and the provider's hooks (about 0.7 s and 600 modules
-here), which the DAG processor would pay on every parse. These two proxies take the same arguments,
-build the provider's sensor in `execute`, and let it defer with the provider's own trigger; the
-deferred task resumes in `execute_complete`, which hands the event back to a provider sensor.
+A real Airflow sensor (`BaseSensorOperator`: `soft_fail`, `timeout`, `poke_interval`, sensor handling
+in the UI and API). Cheap to import at parse time: no Google client is loaded until it runs.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
-from typing import Any
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
+
+#: Problems written to the task log before "... and N more".
+SHOWN_PROBLEMS = 50
 
 
-class _LazyProviderSensor(BaseOperator):
-    """Common part: bucket/prefix/connection, and the provider sensor built on demand."""
+class DatasetVersionSensor(BaseSensorOperator):
+    """Waits until gs://`bucket`/`prefix` is a complete, published dataset version; returns its files.
 
-    template_fields: Sequence[str] = ("bucket", "prefix", "google_cloud_conn_id", "impersonation_chain")
+    Complete: the manifest (`aria_tuning.manifest`) exists and every file it lists exists with the
+    listed size and crc32c. A listed file missing or different fails the task (no retry) naming the
+    object and both checksums; objects the manifest does not list are reported and ignored, or fail
+    the task with `refuse_unlisted`. With `allow_unmanifested`, a version without a manifest is also
+    complete once objects exist and nothing changed for `inactivity_period` seconds (the rule before
+    manifests). Deferrable (default): one check on the worker, then the wait runs in the triggerer
+    (`DatasetVersionTrigger`) for up to `timeout` seconds.
+
+    Returns (XCom) `{uri, bucket, prefix, mode, manifest, objects, unlisted}`, `objects` being
+    `[{name, generation, size, crc32c, uri}]` with `uri` = `gs://bucket/name#generation`: data prep
+    reads exactly those generations.
+    """
+
+    template_fields: Sequence[str] = (
+        "bucket",
+        "prefix",
+        "allow_unmanifested",
+        "refuse_unlisted",
+        "gcp_conn_id",
+        "impersonation_chain",
+    )
     ui_color = "#f0eee4"
-    _provider_class: str = ""
 
     def __init__(
         self,
         *,
         bucket: str,
         prefix: str,
-        google_cloud_conn_id: str = "google_cloud_default",
+        allow_unmanifested: bool | str = False,
+        refuse_unlisted: bool | str = False,
+        inactivity_period: float = 600.0,
+        min_objects: int = 1,
+        gcp_conn_id: str = "google_cloud_default",
         impersonation_chain: str | Sequence[str] | None = None,
-        poke_interval: float = 60.0,
-        timeout: float = 60 * 60 * 24 * 7,
+        deferrable: bool = True,
+        transient_error_budget: int = 10,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.bucket = bucket
         self.prefix = prefix
-        self.google_cloud_conn_id = google_cloud_conn_id
+        self.allow_unmanifested = allow_unmanifested
+        self.refuse_unlisted = refuse_unlisted
+        self.inactivity_period = float(inactivity_period)
+        self.min_objects = int(min_objects)
+        self.gcp_conn_id = gcp_conn_id
         self.impersonation_chain = impersonation_chain
-        self.poke_interval = poke_interval
-        self.timeout = timeout
+        self.deferrable = deferrable
+        self.transient_error_budget = int(transient_error_budget)
+        self._watch: Any = None  # the quiet-period state between pokes (poke mode)
 
-    def _sensor_kwargs(self) -> dict[str, Any]:
-        return {}
-
-    def provider_sensor(self) -> BaseOperator:
-        """The provider's sensor, deferrable, with this task's id and rendered arguments."""
-        from airflow.providers.google.cloud.sensors import gcs
-
-        sensor_class = getattr(gcs, self._provider_class)
-        return sensor_class(
-            task_id=self.task_id,
-            bucket=self.bucket,
-            prefix=self.prefix,
-            google_cloud_conn_id=self.google_cloud_conn_id,
-            impersonation_chain=self.impersonation_chain,
-            poke_interval=self.poke_interval,
-            timeout=self.timeout,
-            deferrable=True,
-            **self._sensor_kwargs(),
-        )
+    @property
+    def uri(self) -> str:
+        return f"gs://{self.bucket}/{self.prefix}"
 
     def execute(self, context: Context) -> Any:
-        # The provider sensor raises TaskDeferred with method_name="execute_complete": the task
-        # resumes on this operator's execute_complete below.
-        sensor = self.provider_sensor()
-        with _inside_task_runner(sensor):
-            return sensor.execute(context)
+        if not self.deferrable:
+            return super().execute(context)  # BaseSensorOperator's poke loop
+        # One look on the worker: an already published version (a backfill, a late run) goes on
+        # without a round trip through the triggerer.
+        outcome = self._check(watch=None)
+        if outcome.status != "waiting":
+            return self._finish(outcome.event())
+        self.defer(
+            trigger=self.trigger(),
+            method_name="execute_complete",
+            timeout=dt.timedelta(seconds=self.timeout),  # the sensor's timeout (TaskDeferralTimeout)
+        )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        sensor = self.provider_sensor()
-        with _inside_task_runner(sensor):
-            return sensor.execute_complete(context, event)  # type: ignore[attr-defined]
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        if self._watch is None and _as_bool(self.allow_unmanifested):
+            from aria_tuning.dataset_versions import QuietWatch
+
+            self._watch = QuietWatch(self.inactivity_period, self.min_objects)
+        outcome = self._check(watch=self._watch)
+        if outcome.status == "waiting":
+            return False
+        return PokeReturnValue(True, self._finish(outcome.event()))
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        return self._finish(event)
+
+    def trigger(self) -> Any:
+        """The trigger this sensor defers on (the same check, polled in the triggerer)."""
+        from aria_tuning.dataset_trigger import DatasetVersionTrigger
+
+        return DatasetVersionTrigger(
+            bucket=self.bucket,
+            prefix=self.prefix,
+            refuse_unlisted=_as_bool(self.refuse_unlisted),
+            allow_unmanifested=_as_bool(self.allow_unmanifested),
+            inactivity_period=self.inactivity_period,
+            min_objects=self.min_objects,
+            gcp_conn_id=self.gcp_conn_id,
+            impersonation_chain=self.impersonation_chain,
+            poll_interval=self.poke_interval,
+            transient_error_budget=self.transient_error_budget,
+        )
+
+    def _check(self, watch: Any) -> Any:
+        import time
+
+        from aria_tuning.dataset_versions import check
+        from aria_tuning.hooks.base import translated
+        from aria_tuning.hooks.gcs import StorageHook
+
+        client = StorageHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
+        with translated(self.uri, "checking the dataset version"):
+            return check(
+                client.storage_client,
+                self.bucket,
+                self.prefix,
+                refuse_unlisted=_as_bool(self.refuse_unlisted),
+                watch=watch,
+                now=time.monotonic(),
+            )
+
+    def _finish(self, event: dict[str, Any]) -> dict[str, Any]:
+        if event.get("status") != "success":
+            problems = list(event.get("problems") or [])
+            for problem in problems[:SHOWN_PROBLEMS]:
+                self.log.error("%s", problem)
+            if len(problems) > SHOWN_PROBLEMS:
+                self.log.error("... and %d more problems", len(problems) - SHOWN_PROBLEMS)
+            self._fail(str(event.get("message") or f"{self.uri}: the dataset version check failed"), event)
+        result = {k: v for k, v in event.items() if k != "status"}
+        if result.get("unlisted"):
+            self.log.warning(
+                "%s: %d object(s) not listed in the manifest, ignored: %s",
+                self.uri,
+                len(result["unlisted"]),
+                ", ".join(result["unlisted"][:20]),
+            )
+        self.log.info(
+            "%s is complete (%s): %d file(s), %d bytes",
+            self.uri,
+            "manifest verified" if result.get("mode") == "manifest" else "no manifest; upload quiet",
+            len(result.get("objects") or []),
+            sum(int(o["size"]) for o in result.get("objects") or []),
+        )
+        return result
+
+    def _fail(self, message: str, event: dict[str, Any]) -> NoReturn:
+        exceptions = _exceptions()
+        if self.soft_fail or self.never_fail:
+            raise exceptions.AirflowSkipException(f"{message} (soft_fail: skipped)")
+        if event.get("retryable"):
+            raise exceptions.AirflowException(message)  # GCS unreachable: the task's retries apply
+        # A version that does not match its manifest stays wrong: fail now, create no job.
+        raise exceptions.AirflowFailException(message)
 
 
-@contextlib.contextmanager
-def _inside_task_runner(sensor: BaseOperator) -> Iterator[None]:
-    """Let the inner sensor run as part of this task (the Task Runner is running us, not it).
-
-    Without this, Airflow's ExecutorSafeguard logs "execute cannot be called outside of the Task
-    Runner" for the delegated call. Its tracker is internal: if it moved, the call still works and
-    only the warning comes back.
-    """
+def _exceptions() -> Any:
     try:
-        from airflow.sdk.bases.operator import ExecutorSafeguard
-
-        token = ExecutorSafeguard.tracker.set(sensor)
-    except (ImportError, AttributeError):
-        yield
-        return
-    try:
-        yield
-    finally:
-        ExecutorSafeguard.tracker.reset(token)
+        from airflow.sdk import exceptions
+    except ImportError:  # Airflow 3.1 keeps them in airflow.exceptions only
+        from airflow import exceptions  # type: ignore[no-redef]
+    return exceptions
 
 
-class GCSPrefixSensor(_LazyProviderSensor):
-    """Waits (deferred) until objects exist under gs://`bucket`/`prefix`; returns their names.
-
-    Runs the provider's `GCSObjectsWithPrefixExistenceSensor(deferrable=True)`.
-    """
-
-    _provider_class = "GCSObjectsWithPrefixExistenceSensor"
-
-
-class GCSUploadCompleteSensor(_LazyProviderSensor):
-    """Waits (deferred) until no object was added under the prefix for `inactivity_period` seconds.
-
-    Runs the provider's `GCSUploadSessionCompleteSensor(deferrable=True)`.
-    """
-
-    def __init__(self, *, inactivity_period: float = 600.0, min_objects: int = 1, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.inactivity_period = inactivity_period
-        self.min_objects = min_objects
-
-    _provider_class = "GCSUploadSessionCompleteSensor"
-
-    def _sensor_kwargs(self) -> dict[str, Any]:
-        return {"inactivity_period": self.inactivity_period, "min_objects": self.min_objects}
+def _as_bool(value: object) -> bool:
+    """A flag that may arrive rendered as text ("True", "false") from a template."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)

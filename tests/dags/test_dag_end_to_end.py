@@ -64,7 +64,13 @@ def counts(vertex: str) -> dict[str, int]:
 
 def conf(**overrides: Any) -> dict[str, Any]:
     # Every param a test varies is given explicitly: dag.test() keeps the previous run's conf in dag.params.
-    defaults = {"base_model": "text-bison@001", "dry_run": False, "dataset_uri": None}
+    defaults = {
+        "base_model": "text-bison@001",
+        "dry_run": False,
+        "dataset_uri": None,
+        "allow_unmanifested": False,
+        "refuse_unlisted": False,
+    }
     return {**defaults, "tuned_model_name": f"ARIA-text-test-{uuid.uuid4().hex[:8]}", **overrides}
 
 
@@ -170,3 +176,135 @@ def test_dry_run_validates_and_plans_but_spends_nothing(e2e_dag: Any, vertex_emu
     assert {k: after[k] for k in ("pipelineJobs", "tuningJobs", "models", "endpoints")} == {
         k: before[k] for k in ("pipelineJobs", "tuningJobs", "models", "endpoints")
     }
+
+
+# --- publishing: the manifest decides when a version is complete ----------------------------------
+
+
+def _version(date: str) -> str:
+    return f"aria-text/raw/v={date}/"
+
+
+def _break_version(case: str, date: str, tmp_path: Path) -> tuple[dict[str, Any], list[str]]:
+    """Publish the sample as `date`, then break it as `case`; returns (conf overrides, expected text)."""
+    from aria_tuning.manifest import MANIFEST_NAME, Manifest, ManifestFile
+
+    from scripts.sample_data import sample_files, storage_client
+
+    client, prefix = storage_client(), _version(date)
+    bucket = client.bucket("aria-datasets")
+    uri = f"gs://aria-datasets/{prefix}"
+    if case == "manifest_first":
+        # Right about the files' contents (crc32c computed here), but written before they landed.
+        staged = bucket.blob(f"staging-{uuid.uuid4().hex[:8]}.jsonl")
+        entries = []
+        for path in sample_files("2025-06-01"):
+            staged.upload_from_filename(str(path))
+            entries.append(ManifestFile(path.name, int(staged.size), str(staged.crc32c)))
+        staged.delete()
+        bucket.blob(prefix + MANIFEST_NAME).upload_from_string(Manifest.new(entries).to_json())
+        bucket.blob(prefix + entries[0].name).upload_from_filename(str(sample_files("2025-06-01")[0]))
+        return {}, [
+            f"{uri}{entries[1].name}: listed in the manifest",
+            "was the manifest written before its files?",
+        ]
+    uploaded = upload_version("2025-06-01", as_version=date)
+    first, second = (name.rsplit("/", 1)[1] for name in uploaded.objects[:2])
+    if case == "missing":
+        bucket.blob(prefix + second).delete()
+        return {}, [f"{uri}{second}: listed in the manifest", "missing in GCS (crc32c: none)"]
+    if case == "checksum":
+        listed = bucket.get_blob(prefix + first)
+        data = listed.download_as_bytes()
+        changed = bucket.blob(prefix + first)
+        changed.upload_from_string(data.replace(b"a", b"e", 1))  # same size, other bytes
+        return {}, [
+            f"{uri}{first}: differs from the manifest",
+            f"crc32c {changed.crc32c} in GCS",
+            f"{listed.crc32c} in the manifest",
+        ]
+    assert case == "unlisted_refused"
+    bucket.blob(prefix + "stray.jsonl").upload_from_string('{"input_text": "x", "output_text": "y"}\n')
+    return {"refuse_unlisted": True}, [f"{uri}stray.jsonl: not listed in the manifest"]
+
+
+@pytest.mark.parametrize(
+    ("case", "date"),
+    [
+        ("missing", "2030-03-03"),
+        ("checksum", "2030-03-10"),
+        ("unlisted_refused", "2030-03-17"),
+        ("manifest_first", "2030-03-24"),
+    ],
+)
+def test_a_version_that_does_not_match_its_manifest_fails_in_the_sensor_and_starts_no_job(
+    e2e_dag: Any,
+    vertex_emulator: str,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    case: str,
+    date: str,
+) -> None:
+    overrides, expected = _break_version(case, date, tmp_path)
+    before = counts(vertex_emulator)
+    state, states, _ = run_dag(e2e_dag, date, conf(**overrides))
+    output = capfd.readouterr()
+    assert state == "failed"
+    assert states["wait_for_dataset_version"] == "failed", states
+    assert states["prepare_dataset"] in ("upstream_failed", "None")
+    for text in expected:
+        assert text in output.out + output.err, text
+    after = counts(vertex_emulator)
+    assert (after["pipelineJobs"], after["tuningJobs"]) == (before["pipelineJobs"], before["tuningJobs"])
+
+
+def test_published_with_the_command_line_then_trained_on_exactly_the_verified_files(
+    e2e_dag: Any, vertex_emulator: str
+) -> None:
+    from aria_tuning.cli import main
+
+    from scripts.sample_data import sample_files, storage_client
+
+    uri = f"gs://aria-datasets/{_version('2030-04-07')}"
+    assert main(["publish", *map(str, sample_files("2025-06-15")), uri]) == 0
+    # Not in the manifest: reported and ignored (a version's prefix may collect other objects).
+    storage_client().bucket("aria-datasets").blob(_version("2030-04-07") + "notes.jsonl").upload_from_string(
+        '{"input_text": "no", "output_text": "listed"}\n'
+    )
+    state, states, xcoms = run_dag(e2e_dag, "2030-04-07", conf())
+    assert state == "success", states
+    sensed = xcoms["wait_for_dataset_version"]
+    assert sensed["mode"] == "manifest" and sensed["unlisted"] == [uri + "notes.jsonl"]
+    assert all(o["uri"] == f"gs://aria-datasets/{o['name']}#{o['generation']}" for o in sensed["objects"])
+    assert xcoms["prepare_dataset"]["counts"]["read"] == sensed["manifest"]["example_count"]
+    assert xcoms["tune"]["state"] == "SUCCEEDED" and xcoms["quality_gate"]["passed"]
+
+
+def test_a_published_version_is_not_republished_over_and_runs_on_what_was_published(
+    e2e_dag: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aria_tuning.cli import main
+
+    first = upload_version("2025-06-01", as_version="2030-04-14", force=False)
+    other = tmp_path / "part-000.jsonl"
+    other.write_text('{"input_text": "otra", "output_text": "versión"}\n' * 20, encoding="utf-8")
+    assert main(["publish", str(other), first.uri]) == 1
+    assert f"{first.uri} is already published" in capsys.readouterr().err
+    state, states, xcoms = run_dag(e2e_dag, "2030-04-14", conf(dry_run=True))
+    assert state == "success", states
+    assert xcoms["prepare_dataset"]["counts"]["read"] == first.examples
+
+
+def test_a_version_without_a_manifest_runs_under_the_fallback_param(
+    e2e_dag: Any, vertex_emulator: str
+) -> None:
+    uploaded = upload_version("2025-06-08", as_version="2030-04-21", manifest=False)
+    assert uploaded.manifest_uri is None
+    before = counts(vertex_emulator)
+    state, states, xcoms = run_dag(e2e_dag, "2030-04-21", conf(allow_unmanifested=True))
+    assert state == "success", states
+    sensed = xcoms["wait_for_dataset_version"]
+    assert sensed["mode"] == "inactivity" and sensed["manifest"] is None
+    assert sorted(o["name"] for o in sensed["objects"]) == sorted(uploaded.objects)
+    assert xcoms["prepare_dataset"]["counts"]["read"] == uploaded.examples
+    assert counts(vertex_emulator)["pipelineJobs"] == before["pipelineJobs"] + 1

@@ -14,9 +14,8 @@ from aria_tuning.catalog import DEFAULT_MODEL, model_names
 from tests.support.airflow import REPO
 
 EXPECTED_EDGES = {
-    ("resolve_dataset_version", "wait_for_dataset_files"),
-    ("wait_for_dataset_files", "wait_for_upload_complete"),
-    ("wait_for_upload_complete", "prepare_dataset"),
+    ("resolve_dataset_version", "wait_for_dataset_version"),
+    ("wait_for_dataset_version", "prepare_dataset"),
     ("prepare_dataset", "dry_run_or_tune"),
     ("dry_run_or_tune", "dry_run_report"),
     ("dry_run_or_tune", "tune"),
@@ -58,17 +57,16 @@ def test_every_task_has_owner_retries_timeout_and_docs(dag: Any) -> None:
 
 
 def test_waiting_tasks_defer_instead_of_holding_a_worker(dag: Any) -> None:
+    from airflow.sdk import BaseSensorOperator
     from aria_tuning.operators.tuning import VertexTuningOperator
-    from aria_tuning.sensors import GCSPrefixSensor, GCSUploadCompleteSensor
+    from aria_tuning.sensors import DatasetVersionSensor
 
     tune = dag.get_task("tune")
     assert isinstance(tune, VertexTuningOperator)
     assert callable(getattr(tune, "execute_complete", None))
-    assert isinstance(dag.get_task("wait_for_dataset_files"), GCSPrefixSensor)
-    assert isinstance(dag.get_task("wait_for_upload_complete"), GCSUploadCompleteSensor)
-    for task_id in ("wait_for_dataset_files", "wait_for_upload_complete"):
-        sensor = dag.get_task(task_id).provider_sensor()
-        assert sensor.deferrable is True
+    sensor = dag.get_task("wait_for_dataset_version")
+    assert isinstance(sensor, DatasetVersionSensor) and isinstance(sensor, BaseSensorOperator)
+    assert sensor.deferrable is True and callable(sensor.execute_complete)
     assert tune.max_active_tis_per_dag == 1
 
 
@@ -99,7 +97,7 @@ def test_cloud_locations_are_templates_not_parse_time_values(dag: Any) -> None:
     tune = dag.get_task("tune")
     assert "var.value.get('aria_project'" in tune.project_id
     assert "var.value.get('aria_pipeline_root'" in tune.pipeline_root
-    assert "xcom_pull" in dag.get_task("wait_for_dataset_files").bucket
+    assert "xcom_pull" in dag.get_task("wait_for_dataset_version").bucket
 
 
 PARSE_PROBE = textwrap.dedent(

@@ -91,11 +91,13 @@ class Validator:
         self.result.add_problem(source, line, reason)
 
     def check_file(self, uri: str) -> None:
+        # Problems name the file as people know it: without the `#generation` it was pinned to.
+        name = file_io.split_generation(uri)[0]
         with file_io.open_read(uri, self._storage_client) as stream:
-            if uri.lower().endswith(".csv"):
-                self._check_csv(uri, stream)
+            if name.lower().endswith(".csv"):
+                self._check_csv(name, stream)
             else:
-                self._check_jsonl(uri, stream)
+                self._check_jsonl(name, stream)
         self._flush()
 
     def _flush(self) -> None:
