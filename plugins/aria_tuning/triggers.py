@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from aria_tuning.catalog import TuningMethod
 from aria_tuning.hooks.base import is_transient, vertex_message
 from aria_tuning.hooks.jobs import TuningJobAsyncHook
 from aria_tuning.hooks.operations import OperationAsyncHook
+from aria_tuning.poll_schedule import finish_aware_delay
 from aria_tuning.resources import resource_region
 
 #: Airflow >= 3.3 calls `BaseTrigger.on_kill` for every trigger a triggerer stops running because it is
@@ -101,19 +103,32 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
 
     Yields one event: `{"status": "success" | "error", **job_summary}`. SUCCEEDED is success;
     FAILED/EXPIRED carry Vertex's error message; CANCELLED says so; PAUSED keeps waiting.
+    `expected_seconds` (the plan's duration estimate) makes the polling finish-aware
+    (`aria_tuning.poll_schedule`): sparse mid-run, every `poll_interval` from just before the end.
     """
 
-    def __init__(self, *, job_name: str, method: str, cancel_on_kill: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        method: str,
+        cancel_on_kill: bool = True,
+        expected_seconds: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.job_name = job_name
         self.method = str(TuningMethod(method))
         self.cancel_on_kill = bool(cancel_on_kill)
+        self.expected_seconds = float(expected_seconds) if expected_seconds else None
+        self._started_at = time.time()
 
     def _kwargs(self) -> dict[str, Any]:
         return {
             "job_name": self.job_name,
             "method": self.method,
             "cancel_on_kill": self.cancel_on_kill,
+            "expected_seconds": self.expected_seconds,
             **self._common_kwargs(),
         }
 
@@ -132,9 +147,13 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
 
     @property
     def _poll_mask(self) -> str:
+        # createTime/startTime: how long the job has run, for the finish-aware schedule.
         if self._is_pipeline:
-            return "name,state,error,jobDetail.taskDetails.taskName,jobDetail.taskDetails.state"
-        return "name,state,error"
+            return (
+                "name,state,error,createTime,startTime,"
+                "jobDetail.taskDetails.taskName,jobDetail.taskDetails.state"
+            )
+        return "name,state,error,createTime,startTime"
 
     def _progress(self, job: Any) -> dict[str, str]:
         # Read straight from the proto: converting the whole job to a dict on every poll is the
@@ -177,13 +196,25 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
                     as_dict = type(job).to_dict(job, use_integers_for_enums=False)
                     yield TriggerEvent(self._final(vj.job_summary(as_dict, self.method)))
                     return
-                await asyncio.sleep(self._backoff(grow=not changed))
+                await asyncio.sleep(self._next_sleep(job, grow=not changed))
         except asyncio.CancelledError:
             if self.cancel_on_kill and not TRIGGER_HAS_ON_KILL and await self._user_acted():
                 await self._cancel(hook)
             raise
         finally:
             await hook.close()
+
+    def _next_sleep(self, job: Any, grow: bool) -> float:
+        """The backoff's sleep; finish-aware when the plan knows the run's expected duration."""
+        if self.expected_seconds is None:
+            return self._backoff(grow)
+        # Vertex's own clock says how long the job has run, also after a triggerer restart or a
+        # re-attach; before it starts (queued), since its creation, which only polls earlier.
+        since = job.start_time or job.create_time
+        elapsed = time.time() - (since.timestamp() if since else self._started_at)
+        return finish_aware_delay(
+            elapsed, self.expected_seconds, self.poll_interval, self.max_poll_interval, random.random()
+        )
 
     def _final(self, summary: dict[str, Any]) -> dict[str, Any]:
         state = summary["state"]
