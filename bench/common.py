@@ -8,7 +8,7 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -85,14 +85,22 @@ def run_fresh_python(code: str, env: dict[str, str] | None = None, timeout: floa
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def run_driver(module: str, args: Sequence[str], work: Path, name: str, timeout: float) -> dict:
+def run_driver(
+    module: str,
+    args: Sequence[str],
+    work: Path,
+    name: str,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+) -> dict:
     """Run `python -m module args... --out FILE` in a fresh interpreter (output to `name`.log in `work`);
-    returns the JSON object the driver wrote to FILE."""
+    returns the JSON object the driver wrote to FILE. `env`, when given, is its whole environment."""
     out, log = work / f"{name}.json", work / f"{name}.log"
     with log.open("wb") as sink:
         completed = subprocess.run(
             [sys.executable, "-m", module, *args, "--out", str(out)],
             cwd=ROOT,
+            env=dict(env) if env is not None else None,
             stdout=sink,
             stderr=subprocess.STDOUT,
             timeout=timeout,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,13 +38,16 @@ class OfflineCloud:
 
 
 @contextmanager
-def offline_cloud(log_dir: Path, seconds_per_step: float | None = None) -> Iterator[OfflineCloud]:
+def offline_cloud(
+    log_dir: Path, seconds_per_step: float | None = None, vertex_args: Sequence[str] = ()
+) -> Iterator[OfflineCloud]:
+    """Both emulators; `vertex_args` are further Vertex emulator options (e.g. its gRPC port and TLS)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     gcs = start_gcs_emulator(log_dir)
     saved = {key: os.environ.get(key) for key in ("STORAGE_EMULATOR_HOST", "ARIA_VERTEX_API_ENDPOINT")}
     try:
         clock = ("--seconds-per-step", str(seconds_per_step)) if seconds_per_step is not None else ()
-        vertex = start_vertex_emulator(log_dir, gcs_url=gcs.url, extra_args=clock)
+        vertex = start_vertex_emulator(log_dir, gcs_url=gcs.url, extra_args=(*clock, *vertex_args))
         cloud = OfflineCloud(gcs.url, vertex.url, gcs, vertex)
         os.environ.update(cloud.env)
         try:

@@ -1,28 +1,35 @@
 """`make bench`: every benchmark, one after another, into bench/RESULTS.md with the machine's description.
 
 A benchmark that cannot run (a component missing, an emulator failing) leaves its rows "not measured" and
-its error in RESULTS.md instead of stopping the others.
+its error in RESULTS.md instead of stopping the others. `--only 2b --merge` runs some and merges their
+rows and sections into the existing RESULTS.md (bench/results_merge.py), keeping the others.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import sys
 import time
 import traceback
 from collections.abc import Callable
 
 from bench.common import RESULTS_PATH, Section, machine_description, render_results
+from bench.results_merge import merge
 
 
 def _benchmarks(quick: bool) -> list[tuple[str, Callable[[], Section]]]:
-    from bench import detection, parse_cost, prep_bench, slots, waits
+    from bench import detection, parse_cost, prep_bench, slots, waits, waits_grpc
 
     return [
         ("1. DAG parse cost", lambda: parse_cost.section(repetitions=3 if quick else 5)),
         (
             "2. Waiting at scale",
             lambda: waits.section(waits=100 if quick else 500, window=15 if quick else 30),
+        ),
+        (
+            "2b. Waiting at scale over gRPC",
+            lambda: waits_grpc.section(waits=100 if quick else 500, window=15 if quick else 30),
         ),
         ("3. Worker slot-seconds per tuning run", slots.section),
         ("4. Detection latency", detection.section),
@@ -36,8 +43,15 @@ def _benchmarks(quick: bool) -> list[tuple[str, Callable[[], Section]]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and waits (a smoke run)")
-    parser.add_argument("--only", help="comma-separated benchmark numbers to run, e.g. 1,3")
+    parser.add_argument("--only", help="comma-separated benchmark numbers to run, e.g. 1,3 or 2b")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only: replace only those benchmarks' rows and sections in the existing RESULTS.md",
+    )
     args = parser.parse_args()
+    if args.merge and not (args.only and RESULTS_PATH.exists()):
+        parser.error(f"--merge needs --only and an existing {RESULTS_PATH}")
     machine = machine_description()
     only = set(args.only.split(",")) if args.only else None
     sections: list[Section] = []
@@ -61,7 +75,12 @@ def main() -> int:
     preamble = f"Total benchmark time: {time.monotonic() - started:.0f} s." + (
         " (quick run)" if args.quick else ""
     )
-    RESULTS_PATH.write_text(render_results(sections, machine, preamble))
+    text = render_results(sections, machine, preamble)
+    if args.merge:
+        today = datetime.date.today().isoformat()
+        load = machine["Load average at start (1, 5, 15 min)"]
+        text = merge(RESULTS_PATH.read_text(), text, today, load)
+    RESULTS_PATH.write_text(text)
     print(f"\nWrote {RESULTS_PATH}")
     return 1 if failed else 0
 
