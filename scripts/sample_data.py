@@ -108,3 +108,39 @@ def sample_signature(version: str) -> str:
 
     first = sample_files(version)[0].read_text(encoding="utf-8").splitlines()[0]
     return str(json.loads(first)["output_text"]).splitlines()[-1]
+
+
+def seed_manifest(version: str) -> str:
+    """The manifest of a sample version as docker-compose's fake-gcs-server is seeded with it
+    (`include/sample_data/gcs/.../v=<version>/_MANIFEST.json`): computed from the local files, with
+    the crc32c GCS computes for the same bytes."""
+    import base64
+
+    import google_crc32c
+    from aria_tuning.manifest import Manifest, ManifestFile
+
+    files = [
+        ManifestFile(
+            path.name,
+            path.stat().st_size,
+            base64.b64encode(google_crc32c.Checksum(path.read_bytes()).digest()).decode(),
+        )
+        for path in sample_files(version)
+    ]
+    examples = sum(
+        1 for path in sample_files(version) for line in path.read_bytes().splitlines() if line.strip()
+    )
+    return Manifest(tuple(files), f"{version}T00:00:00Z", examples).to_json()
+
+
+def seed_manifest_path(version: str) -> Path:
+    from aria_tuning.manifest import MANIFEST_NAME
+
+    return SAMPLE_ROOT / SAMPLE_BUCKET / SAMPLE_PREFIX / "raw" / f"v={version}" / MANIFEST_NAME
+
+
+if __name__ == "__main__":
+    # After regenerating the samples (include/sample_data/generate.py): rewrite the seeds' manifests.
+    for sample in sample_versions():
+        seed_manifest_path(sample).write_text(seed_manifest(sample), encoding="utf-8")
+        print(seed_manifest_path(sample))

@@ -138,3 +138,18 @@ def test_bad_arguments_are_refused_before_any_upload(
     with pytest.raises(ConfigurationError, match=expected):
         publish_version([tmp_path / s for s in sources], target or destination, storage_client=client)
     assert _stored(client, destination) == {}
+
+
+def test_the_seeded_sample_versions_carry_manifests_that_gcs_agrees_with(
+    client: Any, destination: str
+) -> None:
+    """docker-compose seeds fake-gcs-server with include/sample_data/gcs, manifests included."""
+    from scripts.sample_data import sample_files, sample_versions, seed_manifest, seed_manifest_path
+
+    for version in sample_versions():
+        seeded = Manifest.from_json(seed_manifest_path(version).read_text(encoding="utf-8"), str(version))
+        # Stale after regenerating the samples? `python -m scripts.sample_data` rewrites them.
+        assert seed_manifest_path(version).read_text(encoding="utf-8") == seed_manifest(version)
+        published = publish_version(sample_files(version), f"{destination}{version}/", storage_client=client)
+        assert published.manifest.files == seeded.files
+        assert published.manifest.example_count == seeded.example_count
