@@ -15,6 +15,7 @@ from aria_tuning.catalog import DEFAULT_MODEL, model_names
 from aria_tuning.operators.deploy import DeployModelOperator
 from aria_tuning.operators.quality import QualityGateOperator
 from aria_tuning.operators.registry import RegisterModelOperator
+from aria_tuning.operators.teardown import CleanUpTuningOutputsOperator
 from aria_tuning.operators.tuning import VertexTuningOperator
 from aria_tuning.sensors import DatasetVersionSensor
 
@@ -39,6 +40,11 @@ def xcom(task_id: str, *keys: str) -> str:
     """A template for the XCom of `task_id`, or one value inside it (rendered when the task runs)."""
     path = "".join(f"[{key!r}]" for key in keys)
     return f"{{{{ ti.xcom_pull(task_ids={task_id!r}){path} }}}}"
+
+
+def optional_xcom(task_id: str, key: str) -> str:
+    """A template for one value of the XCom of `task_id`, None when the task returned nothing."""
+    return f"{{{{ (ti.xcom_pull(task_ids={task_id!r}) or {{}}).get({key!r}) }}}}"
 
 
 PREPARED_DATASET = Asset(name="aria_text_prepared_dataset", uri="x-aria://aria-text/prepared-dataset")
@@ -333,6 +339,18 @@ connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default 
         epochs="{{ params.epochs }}",
     )
 
+    clean_up = CleanUpTuningOutputsOperator(
+        task_id="clean_up_tuning_outputs",
+        doc_md="Undeploys and deletes the tuning run's own endpoint(s) and model: the run keeps only the "
+        "version registered under the parent model. Also runs when registration failed; then only the "
+        "endpoints go (they bill node-hours), the model stays for a re-run of the registration.",
+        tuning_job=optional_xcom("tune", "job"),
+        method=optional_xcom("tune", "method"),
+        registered_version=optional_xcom("register_model", "model_version"),
+        poll_interval=min(VERTEX_POLL_SECONDS, 15.0),
+        trigger_rule="none_skipped",
+    )
+
     deploy = DeployModelOperator(
         task_id="deploy_model",
         doc_md="Deploys the registered version to the endpoint (created if missing).",
@@ -360,4 +378,6 @@ connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default 
     branch = dry_run_or_tune()
     chain(version, wait_for_version, prepared, branch)
     chain(branch, [dry_run_report(prepared), tune])
-    chain(tune, register, deploy, quality_gate)
+    chain(tune, register, clean_up, deploy, quality_gate)
+    chain([tune, register], clean_up)
+    register >> deploy

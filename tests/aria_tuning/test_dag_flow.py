@@ -39,11 +39,11 @@ def test_flow_succeeds_for_both_methods(vertex: str, datasets: dict[str, str], d
     assert tuned["state"] == "SUCCEEDED" and registered["created"]
     assert gate["passed"] and gate["model_version"] == registered["model_version"]
 
-    # The links the UI shows, each pointing at the console page of what this run made.
-    assert rendered_links(dag, dag_run, "tune") == {
-        "Vertex AI tuning run": tuned["console_url"],
-        "Vertex AI Model Registry": resources.model_console_url(tuned["tuned_model"]),
-        "Vertex AI endpoint": resources.endpoint_console_url(tuned["endpoint"]),
+    # The links the UI shows, each pointing at the console page of what this run keeps: the tuning
+    # run's own model and endpoint are deleted once the version is registered, so `tune` links the run.
+    assert rendered_links(dag, dag_run, "tune") == {"Vertex AI tuning run": tuned["console_url"]}
+    assert rendered_links(dag, dag_run, "register") == {
+        "Vertex AI Model Registry": resources.model_console_url(registered["model_version"])
     }
     deployed = xcom(dag_run, "deploy")
     assert rendered_links(dag, dag_run, "deploy") == {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aria_tuning.errors import VertexNotFound
 from aria_tuning.hooks.base import VertexHook, translated
 from aria_tuning.resources import resource_region
 
@@ -28,17 +29,23 @@ class EndpointHook(VertexHook):
                 self._endpoints(location).list_endpoints(request={"parent": location}, retry=self.retry())
             )
 
-    def get_or_create(self, location: str, display_name: str, timeout: float) -> Any:
-        """The oldest endpoint called `display_name` under `location`, created (and waited for) if none."""
-        client = self._endpoints(location)
+    def find_named(self, location: str, display_name: str) -> list[Any]:
+        """Every endpoint called `display_name` under `location`, oldest first."""
         flt = f'display_name="{display_name}"'
         with translated(location, f"listing endpoints named {display_name}"):
             found = list(
-                client.list_endpoints(request={"parent": location, "filter": flt}, retry=self.retry())
+                self._endpoints(location).list_endpoints(
+                    request={"parent": location, "filter": flt}, retry=self.retry()
+                )
             )
-        found = [e for e in found if e.display_name == display_name]
+        return sorted((e for e in found if e.display_name == display_name), key=lambda e: e.create_time)
+
+    def get_or_create(self, location: str, display_name: str, timeout: float) -> Any:
+        """The oldest endpoint called `display_name` under `location`, created (and waited for) if none."""
+        found = self.find_named(location, display_name)
         if found:
-            return min(found, key=lambda e: e.create_time)
+            return found[0]
+        client = self._endpoints(location)
         # Not retried: Vertex picks the id. The task's retry finds an endpoint that landed by its name.
         with translated(location, f"creating endpoint {display_name}"):
             operation = client.create_endpoint(
@@ -85,6 +92,18 @@ class EndpointHook(VertexHook):
             )
         self.log.info("Undeploying %s from %s", deployed_model_id, endpoint)
         return str(operation.operation.name)
+
+    def delete_endpoint(self, endpoint: str, timeout: float) -> bool:
+        """Delete an endpoint with nothing deployed and wait for it; False when it was already gone."""
+        try:
+            with translated(endpoint, "deleting the endpoint"):
+                operation = self._endpoints(endpoint).delete_endpoint(name=endpoint, retry=self.retry())
+        except VertexNotFound:
+            return False
+        with translated(endpoint, "waiting for the endpoint's deletion"):
+            operation.result(timeout)
+        self.log.info("Deleted endpoint %s", endpoint)
+        return True
 
     def set_traffic(self, endpoint: str, split: dict[str, int]) -> None:
         """Replace the endpoint's traffic split (idempotent: the same split twice is one state)."""

@@ -87,3 +87,15 @@ class ModelRegistryHook(VertexHook):
                 client.merge_version_aliases(name=held, version_aliases=[f"-{alias}"], retry=self.retry())
         with translated(version_name, f"adding alias {alias}"):
             client.merge_version_aliases(name=version_name, version_aliases=[alias], retry=self.retry())
+
+    def delete_model(self, model: str, timeout: float) -> bool:
+        """Delete a model (every version; none may be deployed) and wait; False when already gone."""
+        try:
+            with translated(model, "deleting the model"):
+                operation = self._models(model).delete_model(name=model, retry=self.retry())
+        except VertexNotFound:
+            return False
+        with translated(model, "waiting for the model's deletion"):
+            operation.result(timeout)
+        self.log.info("Deleted model %s", model)
+        return True

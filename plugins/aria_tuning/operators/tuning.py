@@ -19,9 +19,9 @@ from aria_tuning import vertex_jobs as vj
 from aria_tuning.catalog import TuningMethod
 from aria_tuning.errors import AriaTuningError, VertexError, VertexJobFailed
 from aria_tuning.hooks.jobs import TuningJobHook
-from aria_tuning.links import VertexEndpointLink, VertexModelLink, VertexTuningJobLink
+from aria_tuning.links import VertexTuningJobLink
 from aria_tuning.operators.base import VertexBaseOperator, fail_without_retry
-from aria_tuning.resources import endpoint_console_url, job_console_url, model_console_url
+from aria_tuning.resources import job_console_url
 from aria_tuning.triggers import VertexTuningJobTrigger
 
 
@@ -46,7 +46,9 @@ class VertexTuningOperator(VertexBaseOperator):
         "kms_key_name",
         "impersonation_chain",
     )
-    operator_extra_links = (VertexTuningJobLink(), VertexModelLink(), VertexEndpointLink())
+    # Only the run itself: the model and endpoint the run makes are deleted once the version is
+    # registered (clean_up_tuning_outputs), so links to them would lead nowhere.
+    operator_extra_links = (VertexTuningJobLink(),)
     ui_color = "#e8f0fe"
 
     def __init__(
@@ -106,6 +108,7 @@ class VertexTuningOperator(VertexBaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any] | None:
+        self.reserve_links(context)  # the model and endpoint URLs exist only once tuning ends
         try:
             request = self.validate()
         except AriaTuningError as exc:
@@ -179,9 +182,6 @@ class VertexTuningOperator(VertexBaseOperator):
             raise fail_without_retry(failed) from failed
         if not event.get("tuned_model"):
             raise VertexError("the job succeeded but names no tuned model", resource=job)
-        VertexModelLink.persist(context, model_console_url(event["tuned_model"]))
-        if event.get("endpoint"):
-            VertexEndpointLink.persist(context, endpoint_console_url(event["endpoint"]))
         result = {
             "job": job,
             "state": state,
@@ -193,7 +193,18 @@ class VertexTuningOperator(VertexBaseOperator):
             ),
             "console_url": job_console_url(job, str(method)),
         }
-        self.log.info("Tuning finished: %s", result)
+        # Fields one by one and the console URL last, alone: the UI turns URLs in a log line into
+        # links, and one inside a printed dict took the dict's closing quote with it.
+        self.log.info(
+            "Tuning finished: job %s, state %s, method %s, tuned model %s, endpoint %s, %s s",
+            job,
+            state,
+            method,
+            result["tuned_model"],
+            result["endpoint"] or "none",
+            result["duration_seconds"],
+        )
+        self.log.info("Tuning run in the Vertex AI console: %s", result["console_url"])
         return result
 
 
