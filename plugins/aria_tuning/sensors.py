@@ -79,9 +79,18 @@ class DatasetVersionSensor(BaseSensorOperator):
             return super().execute(context)  # BaseSensorOperator's poke loop
         # One look on the worker: an already published version (a backfill, a late run) goes on
         # without a round trip through the triggerer.
-        outcome = self._check(watch=None)
-        if outcome.status != "waiting":
-            return self._finish(outcome.event())
+        from aria_tuning.errors import VertexError
+
+        try:
+            outcome = self._check(watch=None)
+        except VertexError as exc:
+            if not exc.transient:
+                raise
+            # A blip (429, 5xx, a reset connection): the trigger rides those out within its budget.
+            self.log.warning("%s: first check failed (%s); waiting in the triggerer", self.uri, exc)
+        else:
+            if outcome.status != "waiting":
+                return self._finish(outcome.event())
         self.defer(
             trigger=self.trigger(),
             method_name="execute_complete",
