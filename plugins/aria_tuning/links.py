@@ -1,7 +1,8 @@
 """Extra links from a task to the Vertex AI console: the tuning run, the registered model, the endpoint.
 
-The operator pushes the finished URL to XCom under the link's key (`persist`); `get_link` reads it
-back, which is what Airflow 3 does when it renders links on the serialized DAG.
+The operator pushes the finished URL to XCom under the link's key (`persist`; an empty one until it is
+known, `VertexBaseOperator.reserve_links`). At the end of each try and deferral the task runner reads it
+back through `get_link` and stores it under the same key, which is what the API server shows.
 """
 
 from __future__ import annotations

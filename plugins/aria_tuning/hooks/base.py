@@ -43,6 +43,7 @@ SERVICES = {
     "model": "ModelServiceClient",
     "endpoint": "EndpointServiceClient",
     "prediction": "PredictionServiceClient",
+    "evaluation": "EvaluationServiceClient",
 }
 
 #: HTTP / gRPC codes worth retrying: quota (429), server errors, and timeouts.
@@ -210,13 +211,9 @@ class VertexHook(BaseHook):
         from google.auth.transport.requests import Request
 
         target = target.removeprefix("grpc://").removeprefix("dns:///")
-        root_cert = self._setting(GRPC_ROOT_CERT_EXTRA, GRPC_ROOT_CERT_ENV)
-        if root_cert:
-            try:
-                with open(root_cert, "rb") as pem:
-                    channel_credentials = grpc.ssl_channel_credentials(root_certificates=pem.read())
-            except OSError as exc:
-                raise ConfigurationError(f"cannot read the gRPC root certificate {root_cert}: {exc}") from exc
+        root_certificates = self._grpc_root_certificates
+        if root_certificates is not None:
+            channel_credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
         else:
             channel_credentials = grpc.local_channel_credentials()
         credentials = grpc.composite_channel_credentials(
@@ -226,17 +223,24 @@ class VertexHook(BaseHook):
         factory = grpc.aio.secure_channel if asynchronous else grpc.secure_channel
         return factory(target, credentials)
 
+    @cached_property
+    def _grpc_root_certificates(self) -> bytes | None:
+        """The PEM bytes of the configured gRPC root certificate, read once (None: none configured)."""
+        root_cert = self._setting(GRPC_ROOT_CERT_EXTRA, GRPC_ROOT_CERT_ENV)
+        if not root_cert:
+            return None
+        try:
+            with open(root_cert, "rb") as pem:
+                return pem.read()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read the gRPC root certificate {root_cert}: {exc}") from exc
+
     def _client_kwargs(self, service: str, region: str, asynchronous: bool) -> dict[str, Any]:
         from google.api_core.client_options import ClientOptions
 
         endpoint = self.api_endpoint(region)
         if self.transport == "grpc" and self.endpoint_override:
-            import importlib
-
-            services = "google.cloud.aiplatform_v1.services"
-            module = importlib.import_module(f"{services}.{_service_module(service)}")
-            suffix = "GrpcAsyncIOTransport" if asynchronous else "GrpcTransport"
-            transport_class = getattr(module.transports, SERVICES[service].replace("Client", suffix))
+            transport_class = _transport_class(service, asynchronous)
             return {"transport": transport_class(channel=self._grpc_channel(endpoint, asynchronous))}
         kwargs: dict[str, Any] = {
             "credentials": self.credentials,
@@ -289,11 +293,45 @@ class AsyncVertexHook(VertexHook):
         self._async_client: Any = None
 
     async def open(self) -> None:
-        """Build the client; reading the connection and credentials block, so that runs off the loop."""
-        from asgiref.sync import sync_to_async
+        """Build the client, holding the triggerer's event loop only for what must happen on it.
 
-        await sync_to_async(lambda: (self.credentials, self.endpoint_override, self.transport))()
+        What blocks runs in a thread first: the connection and credentials, the root certificate file,
+        and the first import of the Google client modules (about a second in a fresh triggerer, which
+        stalls every other trigger of the process). Only the client and its channel, which belong to
+        this loop, are built on it.
+        """
+        import asyncio
+
+        # A plain worker thread (asgiref would be one more first import on the loop): from there the
+        # Task SDK reaches the triggerer's supervisor with run_coroutine_threadsafe.
+        await asyncio.to_thread(self._load_off_loop)
         self._async_client = self.async_client(self.service, self.region)
+
+    def _load_off_loop(self) -> None:
+        """Everything `async_client` would otherwise read, compute or import on the loop."""
+        # First imports that would otherwise happen lazily on the loop: the channel factory and the
+        # call-credentials plugin (grpc), error classes (on the first error), and the stdlib's strptime,
+        # which protobuf's JSON parser imports on the first timestamp of a REST answer.
+        import _strptime  # noqa: F401
+        import importlib
+
+        for module in (
+            "grpc._plugin_wrapping",
+            "grpc.aio",
+            "google.api_core.exceptions",
+            "google.auth.transport.grpc",
+            "google.auth.transport.requests",
+        ):
+            importlib.import_module(module)
+        from google.cloud import aiplatform_v1
+
+        getattr(aiplatform_v1, SERVICES[self.service].replace("Client", "AsyncClient"))
+        if self.transport == "grpc" and self.endpoint_override:
+            _transport_class(self.service, asynchronous=True)
+            self._grpc_root_certificates  # noqa: B018  # cached: the PEM file is read here, not on the loop
+        elif self.transport == "rest":
+            _transport_class(self.service, asynchronous=True, kind="rest_asyncio")
+        self.credentials  # noqa: B018  # cached; may read a key file or call a metadata server
 
     async def close(self) -> None:
         if self._async_client is not None:
@@ -306,6 +344,18 @@ class AsyncVertexHook(VertexHook):
         if self._async_client is None:
             raise RuntimeError(f"{type(self).__name__}: call open() before using the client")
         return self._async_client
+
+
+def _transport_class(service: str, asynchronous: bool, kind: str = "grpc") -> Any:
+    """The GAPIC transport class of `service`: gRPC (sync or asyncio) or `rest_asyncio`."""
+    import importlib
+
+    module = importlib.import_module(f"google.cloud.aiplatform_v1.services.{_service_module(service)}")
+    if kind == "rest_asyncio":
+        rest = importlib.import_module(f"{module.__name__}.transports.rest_asyncio")
+        return getattr(rest, "Async" + SERVICES[service].replace("Client", "RestTransport"))
+    suffix = "GrpcAsyncIOTransport" if asynchronous else "GrpcTransport"
+    return getattr(module.transports, SERVICES[service].replace("Client", suffix))
 
 
 def _service_module(service: str) -> str:

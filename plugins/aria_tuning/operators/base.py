@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, Context
 
 from aria_tuning.hooks.base import VertexHook
+from aria_tuning.links import VertexConsoleLink
 
 H = TypeVar("H", bound=VertexHook)
 
@@ -45,6 +46,20 @@ class VertexBaseOperator(BaseOperator):
         if kind not in hooks:
             hooks[kind] = kind(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
         return hooks[kind]  # type: ignore[return-value]
+
+    def reserve_links(self, context: Context) -> None:
+        """Give each console link of the task an empty URL until it knows the real one.
+
+        After every try and every deferral the task runner reads each extra link back through its
+        `get_link` to store it for the UI (airflow/sdk/execution_time/task_runner.py, `finalize`); a key
+        never pushed is a 404 that the Task SDK's client logs as "[error] XCom not found"
+        (airflow/sdk/api/client.py, `XComOperations.get`): noise that looks like a failure, twice per
+        deferral of the tuning task, whose model and endpoint exist only at its end. An empty URL
+        renders as a disabled link.
+        """
+        for link in self.operator_extra_links:
+            if isinstance(link, VertexConsoleLink):
+                link.persist(context, "")
 
     def hook_kwargs(self) -> dict[str, Any]:
         """The connection arguments a trigger needs to build the same hooks in the triggerer."""

@@ -108,7 +108,7 @@ class VertexTuningOperator(VertexBaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any] | None:
-        self.reserve_links(context)  # the model and endpoint URLs exist only once tuning ends
+        self.reserve_links(context)  # every link has a value before a deferral reads them back
         try:
             request = self.validate()
         except AriaTuningError as exc:

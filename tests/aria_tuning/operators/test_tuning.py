@@ -51,6 +51,31 @@ def test_success_for_both_methods(vertex: str, datasets: dict[str, str], model: 
     assert ti.xcoms["vertex_model_url"].startswith("https://console.cloud.google.com/vertex-ai/models/")
 
 
+def test_every_console_link_has_a_value_at_deferral_and_the_console_url_ends_its_log_line(
+    vertex: str, datasets: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At a deferral the task runner reads every link back; one never pushed logs "XCom not found"."""
+    ti = new_ti()
+    operator = tuning_operator(datasets)
+    seen_at_deferral: dict[str, object] = {}
+    result = run_direct(operator, ti, before_trigger=lambda _: seen_at_deferral.update(ti.xcoms))
+    links = {link.xcom_key for link in operator.operator_extra_links}
+    assert links <= set(seen_at_deferral), seen_at_deferral
+    assert (
+        seen_at_deferral["vertex_tuning_job_url"]
+        == ti.xcoms["vertex_tuning_job_url"]
+        == result["console_url"]
+    )
+    # The UI links a URL up to the next space or quote: it must end its line, after no dict or quote.
+    output = capsys.readouterr().out.splitlines()
+    lines = [line for line in output if result["console_url"] in line]
+    assert lines and all(re.search(re.escape(result["console_url"]) + r"\s", line + " ") for line in lines), (
+        lines
+    )
+    finished = [line for line in output if "Tuning finished" in line]
+    assert finished and not any("{" in line for line in finished), finished
+
+
 @pytest.mark.parametrize(
     ("model", "region"), [("text-bison@001", "europe-west4"), ("gemini-2.5-flash", "us-central1")]
 )
