@@ -1,12 +1,14 @@
 """The ASGI application: route table dispatch, fault injection and the one error adapter.
 
+A fault strikes before the handler (nothing changes) or after it (the change is kept, the reply
+lost: an error, a late reply or a reset connection; see `faults`).
+
 Handlers run in Starlette's thread pool, so many clients (deferrable triggers polling at once)
 are served concurrently; injected latency sleeps without holding a thread.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
@@ -17,12 +19,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
+from starlette.types import ASGIApp
 
 from vertex_emulator import control, oauth, partial, wire
 from vertex_emulator.auth import TokenAuthority
 from vertex_emulator.backend import Backend
-from vertex_emulator.exceptions import EmulatorError, Injected, InvalidArgument, NotFound
-from vertex_emulator.faults import Faults
+from vertex_emulator.dropped import DROPPED, droppable
+from vertex_emulator.exceptions import EmulatorError, InvalidArgument, NotFound
+from vertex_emulator.faults import ConnectionDropped, Faults, serve
 from vertex_emulator.responses import error_body
 from vertex_emulator.urls import ROUTES
 
@@ -36,7 +40,7 @@ def create_app(
     faults: Faults | None = None,
     counter: control.RequestCounter | None = None,
     authority: TokenAuthority | None = None,
-) -> Starlette:
+) -> ASGIApp:
     """The REST app; pass `faults` and `counter` to share them with the gRPC server (`grpc_server`)."""
     wire.load("v1")
     # v1beta1 (google-genai's version) loads in the background: startup is ~1 s faster, and a first
@@ -59,6 +63,8 @@ def create_app(
             if path.startswith(control.PREFIX):
                 return JSONResponse(await run_in_threadpool(plane.handle, method, path, body))
             return await _api_call(request, method, path, body)
+        except ConnectionDropped:
+            return DROPPED
         except EmulatorError as error:
             status, envelope = error_body(error)
             return JSONResponse(envelope, status_code=status, headers=error.headers)
@@ -69,13 +75,9 @@ def create_app(
 
     async def _api_call(request: Request, method: str, path: str, body: Any) -> Response:
         decision = faults.decide(method, path)
-        if decision.latency_ms:
-            await asyncio.sleep(decision.latency_ms / 1000)
-        if decision.status is not None:
-            counter.add(f"fault {decision.status}")
-            raise Injected(
-                decision.status, f"injected fault (rule {decision.rule_id}): HTTP {decision.status}"
-            )
+        return await serve(decision, lambda: _route(request, method, path, body), counter.add)
+
+    async def _route(request: Request, method: str, path: str, body: Any) -> Response:
         for route in ROUTES:
             matched = route.match(method, path)
             if matched is None:
@@ -96,8 +98,12 @@ def create_app(
             return JSONResponse(response)
         raise NotFound(f"no Vertex AI method {method} {path} (see vertex_emulator/urls.py)")
 
-    return Starlette(
-        routes=[StarletteRoute("/{path:path}", dispatch, methods=["GET", "POST", "DELETE", "PATCH", "PUT"])]
+    return droppable(
+        Starlette(
+            routes=[
+                StarletteRoute("/{path:path}", dispatch, methods=["GET", "POST", "DELETE", "PATCH", "PUT"])
+            ]
+        )
     )
 
 

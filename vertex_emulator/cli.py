@@ -41,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("STORAGE_EMULATOR_HOST"),
         help="GCS (emulator) URL datasets are read from (default: $STORAGE_EMULATOR_HOST)",
     )
+    parser.add_argument(
+        "--fault-seed",
+        type=int,
+        default=None,
+        help="seed of the fault rules' random streams (with each rule's id), so a run with rate-based "
+        "faults strikes the same calls again; a rule's own `seed` wins (default: unseeded)",
+    )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level (default: %(default)s)")
     auth = parser.add_argument_group("auth", "credentials as Google checks them (auth, oauth, gcs_gate)")
     auth.add_argument(
@@ -106,7 +113,7 @@ def run(args: argparse.Namespace, tls: Any = None) -> int:
         state_dir=args.state_dir,
     )
     backend = Backend(settings)
-    faults, counter = Faults(), RequestCounter()  # one set for REST and gRPC alike
+    faults, counter = Faults(args.fault_seed), RequestCounter()  # one set for REST and gRPC alike
     authority = TokenAuthority(backend.store, required=args.require_auth)  # REST, gRPC and the GCS gate
     app = create_app(backend, faults=faults, counter=counter, authority=authority)
     http = uvicorn.Server(

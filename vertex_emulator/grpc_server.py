@@ -12,7 +12,9 @@ fault rules and the request counter see `POST /v1/projects/p/locations/l/pipelin
 proto becomes the camelCase dict `wire.parse_request` makes; the same handler runs on the same
 backend (in a thread, as Starlette runs it); the reply goes out as the same response type, cut
 down by the `x-goog-fieldmask` metadata. Errors become the gRPC code of their status, with a
-google.rpc.Status in `grpc-status-details-bin` (see `error_details`).
+google.rpc.Status in `grpc-status-details-bin` (see `error_details`). A fault after the handler
+keeps its change and loses the reply; a dropped connection is UNAVAILABLE, as a channel reports
+a reset.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from grpc_status import rpc_status
 from vertex_emulator import error_details, partial, wire
 from vertex_emulator.backend import Backend
 from vertex_emulator.control import RequestCounter
-from vertex_emulator.exceptions import EmulatorError, Injected, InvalidArgument
-from vertex_emulator.faults import Faults
+from vertex_emulator.exceptions import EmulatorError, InvalidArgument
+from vertex_emulator.faults import ConnectionDropped, Faults, serve
 from vertex_emulator.routing import Route
 from vertex_emulator.tls import TlsFiles
 from vertex_emulator.urls import ROUTES
@@ -148,6 +150,10 @@ class Dispatcher:
                 if hasattr(self.authority, "record"):  # auth's log of who called what
                     self.authority.record("grpc", target.method, target.path, principal)
             return await self._serve(rpc, target, request, metadata.get(FIELD_MASK))
+        except ConnectionDropped as dropped:
+            # What a client's channel reports for a connection reset: UNAVAILABLE, no details.
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(dropped))
+            raise AssertionError("grpc.aio abort returned instead of raising") from dropped
         except EmulatorError as error:
             status = error_details.status_of(error, rpc.full_name, resource)
         except Exception as exc:  # a status, not a dropped stream, is what clients must see
@@ -160,13 +166,9 @@ class Dispatcher:
 
     async def _serve(self, rpc: Rpc, target: Target, request: Message, field_mask: str | None) -> Message:
         decision = self.faults.decide(target.method, target.path)
-        if decision.latency_ms:
-            await asyncio.sleep(decision.latency_ms / 1000)
-        if decision.status is not None:
-            self.counter.add(f"fault {decision.status}")
-            raise Injected(
-                decision.status, f"injected fault (rule {decision.rule_id}): HTTP {decision.status}"
-            )
+        return await serve(decision, lambda: self._handle(rpc, target, request, field_mask), self.counter.add)
+
+    async def _handle(self, rpc: Rpc, target: Target, request: Message, field_mask: str | None) -> Message:
         route = target.route
         if route is None:
             variable = rpc.routes[0].variables[0]
