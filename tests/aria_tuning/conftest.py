@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,10 +52,10 @@ def airflow_db() -> None:
     airflow_support.migrate_database()
 
 
-@pytest.fixture(scope="session")
-def vertex(vertex_emulator: str, airflow_db: None) -> str:
-    """The Vertex emulator URL, with `google_cloud_default` pointing at it."""
-    airflow_support.use_emulators(vertex_emulator)
+@pytest.fixture
+def vertex(vertex_emulator: str, airflow_db: None, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The Vertex emulator URL, with `google_cloud_default` pointing at it for this test."""
+    airflow_support.use_emulators(vertex_emulator, monkeypatch)
     return vertex_emulator
 
 
@@ -126,6 +127,23 @@ class Emulator:
 
     def inspect(self, name: str) -> Any:
         return emulator_control(self.url, f"inspect/{name}")
+
+    def calls(self, name: str, method: str = "GET") -> int:
+        """How many API calls (REST and gRPC) the emulator has served on `name` (a resource name, or
+        `name:verb`): the request log that tests wait on instead of sleeping."""
+        served = emulator_control(self.url, "auth/calls")["calls"]
+        return sum(1 for call in served if call["method"] == method and call["path"].endswith(name))
+
+    async def served(self, name: str, at_least: int, method: str = "GET", timeout: float = 30.0) -> int:
+        """Wait (in an event loop) until the emulator has served `at_least` calls on `name`."""
+        deadline = time.monotonic() + timeout
+        while (count := await asyncio.to_thread(self.calls, name, method)) < at_least:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{count} {method} calls on {name} after {timeout:.0f}s, waited for {at_least}"
+                )
+            await asyncio.sleep(0.02)
+        return count
 
 
 @pytest.fixture

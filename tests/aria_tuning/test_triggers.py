@@ -35,6 +35,19 @@ def _state(emulator: Emulator, job: str) -> str:
     return short_state(VertexHook().client("tuning", resource_region(job)).get_tuning_job(name=job).state)
 
 
+TUNER = "large-language-model-tuner"
+
+
+def _task_states(job: str) -> dict[str, str]:
+    """A pipeline job's task states, as Vertex reports them."""
+    from aria_tuning.hooks import VertexHook
+    from aria_tuning.resources import resource_region
+    from aria_tuning.vertex_jobs import short_state
+
+    found = VertexHook().client("pipeline", resource_region(job)).get_pipeline_job(name=job)
+    return {task.task_name: short_state(task.state) for task in found.job_detail.task_details}
+
+
 def logged(capsys: pytest.CaptureFixture[str]) -> str:
     """What the triggers logged (Airflow's structlog writes to the captured stdout/stderr)."""
     captured = capsys.readouterr()
@@ -82,11 +95,12 @@ def test_paused_is_not_success(
 ) -> None:
     trigger = submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti())
     emulator.force(trigger.job_name, "pause")
+    polls = emulator.calls(trigger.job_name)
 
     async def wait_then_resume() -> dict:
         waiting = asyncio.ensure_future(first_event(roundtrip(trigger)))
-        done, _ = await asyncio.wait({waiting}, timeout=1.0)
-        assert not done, "the trigger fired on a PAUSED job"
+        await emulator.served(trigger.job_name, polls + 3)  # it has seen PAUSED, and polled on
+        assert not waiting.done(), "the trigger fired on a PAUSED job"
         emulator.force(trigger.job_name, "resume")
         emulator.force(trigger.job_name, "succeed")
         return await asyncio.wait_for(waiting, 10)
@@ -120,16 +134,18 @@ def test_user_kill_cancels_the_job(
 
 def test_triggerer_restart_does_not_cancel(vertex: str, datasets: dict[str, str], emulator: Emulator) -> None:
     trigger = submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti())
+    polls = emulator.calls(trigger.job_name)
 
     async def run_then_stop() -> None:
         task = asyncio.ensure_future(first_event(roundtrip(trigger)))
-        await asyncio.sleep(0.5)
+        await emulator.served(trigger.job_name, polls + 1)  # the trigger is polling
         task.cancel()  # what a triggerer shutdown or redistribution does (no user-action message)
         with pytest.raises(asyncio.CancelledError):
             await task
 
     asyncio.run(run_then_stop())
-    assert _state(emulator, trigger.job_name).endswith("RUNNING")
+    assert emulator.calls(f"{trigger.job_name}:cancel", "POST") == 0
+    assert _state(emulator, trigger.job_name) in ("PENDING", "RUNNING")
     emulator.force(trigger.job_name, "succeed")
 
 
@@ -145,16 +161,21 @@ def test_on_kill_while_the_task_is_still_deferred_does_not_cancel(
 
 
 async def _in_triggerer(
-    trigger: VertexTuningJobTrigger, cancel_message: str | None, task_state: str = "failed"
+    trigger: VertexTuningJobTrigger,
+    emulator: Emulator,
+    cancel_message: str | None,
+    task_state: str = "failed",
 ) -> None:
-    """Run the trigger in Airflow's own TriggerRunner, then stop it the way the triggerer would."""
+    """Run the trigger in Airflow's own TriggerRunner, then stop it (once it polls) the way the
+    triggerer would."""
     from airflow.jobs.triggerer_job_runner import TriggerRunner
 
+    polls = await asyncio.to_thread(emulator.calls, trigger.job_name)
     runner = TriggerRunner()
     runner.triggers[1] = {"task": None, "name": "components-test", "events": 0, "is_watcher": False}
     task = asyncio.ensure_future(runner.run_trigger(1, with_task_state(trigger, task_state)))
     runner.triggers[1]["task"] = task
-    await asyncio.sleep(0.5)
+    await emulator.served(trigger.job_name, polls + 1)
     task.cancel(cancel_message)
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -177,10 +198,13 @@ def test_airflow_triggerer_cancels_only_on_user_action(
     from airflow.jobs.triggerer_job_runner import _USER_ACTION_CANCEL_MSG
 
     trigger = submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti())
-    asyncio.run(_in_triggerer(trigger, _USER_ACTION_CANCEL_MSG if user_action else None, task_state))
+    asyncio.run(
+        _in_triggerer(trigger, emulator, _USER_ACTION_CANCEL_MSG if user_action else None, task_state)
+    )
+    assert emulator.calls(f"{trigger.job_name}:cancel", "POST") == (expected == "CANCELLED")
+    alive = ("PENDING", "RUNNING")  # stopped at its first poll, the job may not have started yet
     assert _state(emulator, trigger.job_name) in (
-        expected,
-        "CANCELLING" if expected == "CANCELLED" else expected,
+        ("CANCELLING", "CANCELLED") if expected == "CANCELLED" else alive
     )
     if expected == "RUNNING":
         emulator.force(trigger.job_name, "succeed")
@@ -208,7 +232,9 @@ def test_polls_read_only_the_fields_they_need(
 class CountingClients(VertexTuningJobTrigger):
     """The tuning trigger, counting the API clients it builds."""
 
-    built = 0  # per instance once counted: `self.built += 1` shadows this default
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.built = 0  # this instance's count, never shared through the class
 
     def _hook(self) -> object:  # type: ignore[override]
         hook = super()._hook()
@@ -223,14 +249,25 @@ class CountingClients(VertexTuningJobTrigger):
 
 
 def test_one_client_per_trigger_and_every_change_is_logged(
-    vertex: str, datasets: dict[str, str], capsys: pytest.CaptureFixture[str]
+    vertex: str, datasets: dict[str, str], emulator: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    trigger = submit(tuning_operator(datasets, train_steps=60), new_ti())  # polled for about a second
+    trigger = submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti())
     counting = CountingClients(**trigger.serialize()[1])
-    event = asyncio.run(first_event(counting))
+
+    async def run_while_the_tuner_runs() -> dict:
+        waiting = asyncio.ensure_future(first_event(counting))
+        # Once the tuner runs (seen by us), any later poll is the trigger's: it has seen it too.
+        deadline = asyncio.get_running_loop().time() + 30
+        while (await asyncio.to_thread(_task_states, trigger.job_name)).get(TUNER) != "RUNNING":
+            assert asyncio.get_running_loop().time() < deadline, "the tuner never ran"
+            await asyncio.sleep(0.02)
+        await emulator.served(trigger.job_name, await asyncio.to_thread(emulator.calls, trigger.job_name) + 1)
+        emulator.force(trigger.job_name, "succeed")
+        return await asyncio.wait_for(waiting, 30)
+
+    event = asyncio.run(run_while_the_tuner_runs())
     assert event["status"] == "success" and counting.built == 1
     output = logged(capsys)
-    # The first poll may already see RUNNING (PENDING lasts 0.1 s); RUNNING lasts long enough.
     changes = [line for line in output.splitlines() if f"{trigger.job_name}: state " in line]
     assert "state (start) -> " in changes[0] and "RUNNING -> SUCCEEDED" in changes[-1]
     assert any("-> RUNNING" in line for line in changes)

@@ -8,7 +8,7 @@ import pytest
 from aria_tuning import resources
 from aria_tuning import vertex_jobs as vj
 from aria_tuning.catalog import TUNE_LARGE_MODEL_TEMPLATE, TuningMethod
-from aria_tuning.errors import CatalogError, ConfigurationError, PlanError
+from aria_tuning.errors import CatalogError, ConfigurationError, PlanError, VertexError
 
 GOOD = dict(
     base_model="text-bison@001",
@@ -114,18 +114,55 @@ def test_identity_ignores_the_try_number_and_job_ids_are_valid() -> None:
 @pytest.mark.parametrize(
     ("existing", "expected"),
     [
-        ([], ("submit", 1)),
-        ([("j1", 1, "RUNNING")], ("attach", 1)),
-        ([("j1", 1, "PAUSED")], ("attach", 1)),
-        ([("j1", 1, "SUCCEEDED")], ("attach", 1)),
-        ([("j1", 1, "FAILED")], ("submit", 2)),
-        ([("j1", 1, "FAILED"), ("j2", 2, "CANCELLED")], ("submit", 3)),
-        ([("j1", 1, "FAILED"), ("j2", 2, "EXPIRED"), ("j3", 3, "PENDING")], ("attach", 3)),
+        ([], ("submit", 1, None, None)),
+        ([("j1", 1, "RUNNING")], ("attach", 1, "j1", "RUNNING")),
+        ([("j1", 1, "PAUSED")], ("attach", 1, "j1", "PAUSED")),
+        ([("j1", 1, "SUCCEEDED")], ("attach", 1, "j1", "SUCCEEDED")),
+        ([("j1", 1, "FAILED")], ("submit", 2, "j1", "FAILED")),
+        ([("j1", 1, "FAILED"), ("j2", 2, "CANCELLED")], ("submit", 3, "j2", "CANCELLED")),
+        ([("j1", 1, "FAILED"), ("j2", 2, "EXPIRED"), ("j3", 3, "PENDING")], ("attach", 3, "j3", "PENDING")),
+        # Vertex lists in no promised order: the highest attempt decides, wherever it is listed.
+        ([("j3", 3, "PENDING"), ("j1", 1, "FAILED"), ("j2", 2, "EXPIRED")], ("attach", 3, "j3", "PENDING")),
+        ([("j2", 2, "FAILED"), ("j1", 1, "SUCCEEDED")], ("submit", 3, "j2", "FAILED")),
+        ([("j2", 2, "RUNNING"), ("j1", 1, "FAILED")], ("attach", 2, "j2", "RUNNING")),
+        (
+            [("j1", 1, "CANCELLED"), ("j10", 10, "SUCCEEDED"), ("j9", 9, "FAILED")],
+            ("attach", 10, "j10", "SUCCEEDED"),
+        ),
     ],
 )
 def test_decide_reattaches_unless_the_latest_attempt_ended_badly(existing: list, expected: tuple) -> None:
     decision = vj.decide(existing)
-    assert (decision.action, decision.attempt) == expected
+    assert (decision.action, decision.attempt, decision.job_name, decision.state) == expected
+
+
+def test_existing_jobs_keep_the_run_keys_jobs_with_their_attempts() -> None:
+    listed = [
+        ("j2", {vj.LABEL_RUN_KEY: "k", vj.LABEL_ATTEMPT: "2"}, "FAILED"),
+        ("other", {vj.LABEL_RUN_KEY: "not-k", vj.LABEL_ATTEMPT: "7"}, "RUNNING"),
+        ("j1", {vj.LABEL_RUN_KEY: "k"}, "CANCELLED"),  # labelled before attempts were: the first
+        ("j0", {vj.LABEL_RUN_KEY: "k", vj.LABEL_ATTEMPT: ""}, "EXPIRED"),
+    ]
+    assert vj.existing_jobs(listed, "k") == [
+        ("j2", 2, "FAILED"),
+        ("j1", 1, "CANCELLED"),
+        ("j0", 1, "EXPIRED"),
+    ]
+    assert [name for name, _, _ in vj.existing_jobs(listed)] == ["j2", "other", "j1", "j0"]
+
+
+@pytest.mark.parametrize("label", ["two", "2.0", "a3"])
+def test_an_attempt_label_that_is_not_a_number_names_the_job(label: str) -> None:
+    job = "projects/p/locations/europe-west4/pipelineJobs/someone-elses"
+    listed = [
+        ("j1", {vj.LABEL_RUN_KEY: "k", vj.LABEL_ATTEMPT: "1"}, "FAILED"),
+        (job, {vj.LABEL_RUN_KEY: "k", vj.LABEL_ATTEMPT: label}, "RUNNING"),
+    ]
+    with pytest.raises(
+        VertexError, match=re.escape(f"label {vj.LABEL_ATTEMPT}={label!r} is not an attempt number")
+    ) as raised:
+        vj.existing_jobs(listed, "k")
+    assert raised.value.resource == job and str(raised.value).startswith(f"{job}: ")
 
 
 def test_short_state_and_console_urls() -> None:

@@ -7,7 +7,6 @@ tests share the session's emulators without seeing each other's resources.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import urllib.request
 import uuid
@@ -21,6 +20,7 @@ from scripts.demo import run_dag
 from scripts.sample_data import create_buckets, sample_signature, upload_version
 from tests.dags.conftest import parse_dags
 from tests.support import airflow as airflow_support
+from tests.support.emulator_settings import EmulatorSettings
 
 FAST = {
     "ARIA_UPLOAD_INACTIVITY_SECONDS": "1",
@@ -33,19 +33,15 @@ FAST = {
 @pytest.fixture(scope="module")
 def e2e_dag(gcs_emulator: str, vertex_emulator: str) -> Iterator[Any]:
     """The DAG parsed with emulator-speed polling, on a migrated test database."""
-    previous = {key: os.environ.get(key) for key in [*FAST, airflow_support.CONN_ENV]}
-    os.environ.update(FAST)
-    airflow_support.use_emulators(vertex_emulator)
-    airflow_support.migrate_database()
-    create_buckets(["aria-datasets", "aria-pipeline-root"])
-    bag = parse_dags()
-    assert not bag.import_errors, bag.import_errors
-    yield bag.dags["aria_text_tuning"]
-    for key, value in previous.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in FAST.items():
+            patch.setenv(key, value)
+        airflow_support.use_emulators(vertex_emulator, patch)
+        airflow_support.migrate_database()
+        create_buckets(["aria-datasets", "aria-pipeline-root"])
+        bag = parse_dags()
+        assert not bag.import_errors, bag.import_errors
+        yield bag.dags["aria_text_tuning"]
 
 
 def _json(url: str, body: dict[str, Any] | None = None, method: str | None = None) -> Any:
@@ -62,6 +58,11 @@ def counts(vertex: str) -> dict[str, int]:
     return {k: v for k, v in found.items() if isinstance(v, int)}
 
 
+def new_jobs(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Vertex jobs created between two `counts` (tests run one at a time on the session emulator)."""
+    return {kind: after[kind] - before[kind] for kind in ("pipelineJobs", "tuningJobs")}
+
+
 def conf(**overrides: Any) -> dict[str, Any]:
     # Every param a test varies is given explicitly: dag.test() keeps the previous run's conf in dag.params.
     defaults = {
@@ -76,8 +77,10 @@ def conf(**overrides: Any) -> dict[str, Any]:
 
 def test_text_bison_success_tunes_registers_deploys_and_promotes(e2e_dag: Any, vertex_emulator: str) -> None:
     uploaded = upload_version("2025-06-01", as_version="2030-01-06")
+    before = counts(vertex_emulator)
     state, states, xcoms = run_dag(e2e_dag, "2030-01-06", conf(base_model="text-bison@001"))
     assert state == "success", states
+    assert new_jobs(before, counts(vertex_emulator)) == {"pipelineJobs": 1, "tuningJobs": 0}
     assert states["tune"] == "success" and states["dry_run_report"] == "skipped"
     prep = xcoms["prepare_dataset"]
     assert prep["counts"]["train"] + prep["counts"]["eval"] == uploaded.examples
@@ -90,10 +93,14 @@ def test_text_bison_success_tunes_registers_deploys_and_promotes(e2e_dag: Any, v
     assert "production" in model["versionAliases"]
 
 
-def test_gemini_success_and_the_answers_come_from_the_dataset_version(e2e_dag: Any) -> None:
+def test_gemini_success_and_the_answers_come_from_the_dataset_version(
+    e2e_dag: Any, vertex_emulator: str
+) -> None:
     upload_version("2025-06-08", as_version="2030-01-13")
+    before = counts(vertex_emulator)
     state, states, xcoms = run_dag(e2e_dag, "2030-01-13", conf(base_model="gemini-2.5-flash"))
     assert state == "success", states
+    assert new_jobs(before, counts(vertex_emulator)) == {"pipelineJobs": 0, "tuningJobs": 1}
     assert "/tuningJobs/" in xcoms["tune"]["job"]
     assert xcoms["prepare_dataset"]["plan"]["method"] == "tuning_job"
     answers = [sample["answer"] for sample in xcoms["quality_gate"]["samples"]]
@@ -120,10 +127,11 @@ def test_bad_dataset_fails_in_prep_with_file_and_line_and_starts_no_job(
     assert (after["pipelineJobs"], after["tuningJobs"]) == (before["pipelineJobs"], before["tuningJobs"])
 
 
-def test_vertex_failure_fails_the_run_and_deploys_nothing(e2e_dag: Any, vertex_emulator: str) -> None:
+def test_vertex_failure_fails_the_run_and_deploys_nothing(
+    e2e_dag: Any, vertex_emulator: str, emulator_settings: EmulatorSettings
+) -> None:
     upload_version("2025-06-01", as_version="2030-01-27")
-    settings = _json(f"{vertex_emulator}/_emulator/settings")
-    _json(f"{vertex_emulator}/_emulator/settings", {"secondsPerStep": 0.3}, method="PATCH")
+    emulator_settings.set(secondsPerStep=0.3)
     stop = threading.Event()
     failed: set[str] = set()
 
@@ -150,12 +158,10 @@ def test_vertex_failure_fails_the_run_and_deploys_nothing(e2e_dag: Any, vertex_e
     finally:
         stop.set()
         watcher.join()
-        _json(
-            f"{vertex_emulator}/_emulator/settings",
-            {"secondsPerStep": settings.get("secondsPerStep", 0.01)},
-            method="PATCH",
-        )
     assert failed, "no pipeline job was seen running"
+    # A job Vertex failed fails `tune` without its retry (a retry would spend on the same failure).
+    assert new_jobs(before, counts(vertex_emulator)) == {"pipelineJobs": 1, "tuningJobs": 0}
+    assert len(failed) == 1
     assert state == "failed"
     assert states["tune"] == "failed"
     assert {states[t] for t in ("register_model", "deploy_model", "quality_gate")} == {"upstream_failed"}

@@ -21,6 +21,7 @@ import pytest
 from scripts import local_airflow as la
 from scripts.processes import free_port
 from scripts.sample_data import create_buckets, upload_version
+from tests.support.emulator_settings import EmulatorSettings
 
 PASSWORD = "aria-test-password"
 LOGICAL_DATE = "2025-06-22"  # past (no future logical dates) and after the DAG start_date
@@ -112,7 +113,7 @@ def _wait(predicate: Any, timeout: float, what: str, interval: float = 0.5) -> A
 
 
 def test_triggered_through_the_rest_api_the_tuning_task_defers_and_the_run_succeeds(
-    airflow_api: str, vertex_emulator: str
+    airflow_api: str, emulator_settings: EmulatorSettings
 ) -> None:
     create_buckets(["aria-datasets", "aria-pipeline-root"])
     upload_version("2025-06-01", as_version=LOGICAL_DATE)
@@ -124,35 +125,23 @@ def test_triggered_through_the_rest_api_the_tuning_task_defers_and_the_run_succe
     _call(dag_url, token, {"is_paused": False}, method="PATCH")
 
     # Slow the emulated TPU down so the deferred tuning task is observable through the API.
-    settings = _call(f"{vertex_emulator}/_emulator/settings")
-    _call(
-        f"{vertex_emulator}/_emulator/settings",
-        body={"secondsPerStep": 0.4, "operationSeconds": 10},
-        method="PATCH",
+    emulator_settings.set(secondsPerStep=0.4, operationSeconds=10)
+    run = _call(
+        f"{dag_url}/dagRuns",
+        token,
+        {"logical_date": f"{LOGICAL_DATE}T00:00:00Z", "conf": {"base_model": "text-bison@001"}},
     )
-    try:
-        run = _call(
-            f"{dag_url}/dagRuns",
-            token,
-            {"logical_date": f"{LOGICAL_DATE}T00:00:00Z", "conf": {"base_model": "text-bison@001"}},
-        )
-        run_url = f"{dag_url}/dagRuns/{run['dag_run_id']}"
-        tune_states: list[str] = []
+    run_url = f"{dag_url}/dagRuns/{run['dag_run_id']}"
+    tune_states: list[str] = []
 
-        def finished() -> str | None:
-            tune = _call(f"{run_url}/taskInstances/tune", token)
-            if not tune_states or tune_states[-1] != tune["state"]:
-                tune_states.append(str(tune["state"]))
-            state = _call(run_url, token)["state"]
-            return state if state in ("success", "failed") else None
+    def finished() -> str | None:
+        tune = _call(f"{run_url}/taskInstances/tune", token)
+        if not tune_states or tune_states[-1] != tune["state"]:
+            tune_states.append(str(tune["state"]))
+        state = _call(run_url, token)["state"]
+        return state if state in ("success", "failed") else None
 
-        final = _wait(finished, 300, f"the DAG run to finish (tune went {tune_states})", interval=0.5)
-    finally:
-        _call(
-            f"{vertex_emulator}/_emulator/settings",
-            body={k: settings.get(k, 0.0) for k in ("secondsPerStep", "operationSeconds")},
-            method="PATCH",
-        )
+    final = _wait(finished, 300, f"the DAG run to finish (tune went {tune_states})", interval=0.5)
     states = {ti["task_id"]: ti["state"] for ti in _call(f"{run_url}/taskInstances", token)["task_instances"]}
     assert final == "success", states
     assert "deferred" in tune_states, tune_states

@@ -2,7 +2,8 @@
 
 `configure_environment()` must run before anything imports airflow (tests/conftest.py calls it from
 pytest_configure); `migrate_database()` runs `airflow db migrate` once per session; `use_emulators()`
-points the `google_cloud_default` connection at the Vertex emulator (anonymous, REST).
+points the `google_cloud_default` connection at the Vertex emulator (anonymous, REST) through a
+MonkeyPatch, so the change is undone with it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = "aria-local"
@@ -92,8 +95,7 @@ def connection_json(extra: dict[str, object]) -> str:
     return json.dumps({"conn_type": "google_cloud_platform", "extra": extra})
 
 
-def use_emulators(vertex_url: str) -> None:
-    """Point `google_cloud_default` at the Vertex emulator (anonymous credentials, project aria-local)."""
-    os.environ[CONN_ENV] = json.dumps(
-        {"conn_type": "google_cloud_platform", "extra": connection_extra(vertex_url)}
-    )
+def use_emulators(vertex_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point `google_cloud_default` at the Vertex emulator (anonymous credentials, project aria-local)
+    until `monkeypatch` is undone (a fixture's own, or `pytest.MonkeyPatch.context()` in a wider one)."""
+    monkeypatch.setenv(CONN_ENV, connection_json(connection_extra(vertex_url)))

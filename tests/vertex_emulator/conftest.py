@@ -10,8 +10,9 @@ import asyncio
 import inspect
 import json
 import threading
+import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -158,14 +159,37 @@ def pipeline_job(
 
 def wait_for(get: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 20.0) -> Any:
     """Poll `get()` until `done(result)`; returns the last result."""
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         result = get()
         if done(result) or time.monotonic() > deadline:
             return result
         time.sleep(0.05)
+
+
+#: Latency injected by the concurrency tests: several times what forty calls take to reach the
+#: emulator, so "the rule holds all of them and none is answered" means they are served side by side.
+#: (Not longer: a REST call the client gave up on is still held until then, also at shutdown.)
+HOLD_MS = 5_000
+
+
+async def held_together(
+    url: str, rule_id: str, calls: Sequence[asyncio.Future[Any]], timeout: float = 60
+) -> None:
+    """Wait until latency rule `rule_id` holds every one of `calls` at once (its hit count is taken
+    before the delay); fails if a call is answered first."""
+    from scripts.emulators import emulator_control
+
+    def hits() -> int:
+        rules = emulator_control(url, "faults")["faults"]
+        return int(next(rule["hits"] for rule in rules if rule["id"] == rule_id))
+
+    deadline = time.monotonic() + timeout
+    while (held := await asyncio.to_thread(hits)) < len(calls):
+        assert not any(call.done() for call in calls), f"a call was answered with {held} of {len(calls)} in"
+        assert time.monotonic() < deadline, f"only {held} of {len(calls)} calls reached the emulator"
+        await asyncio.sleep(0.05)
+    assert not any(call.done() for call in calls), "a call was answered before the last one came in"
 
 
 def terminal_pipeline(state: aiplatform_v1.PipelineState) -> bool:
@@ -347,13 +371,16 @@ def auth_emulator(gcs_emulator: str, run_dir: Path) -> Iterator[AuthEmulator]:
     """A Vertex emulator of its own requiring auth, with a GCS gate in front of the session's GCS
     emulator and a gRPC port; debug logging, so the log shows whatever the emulator would ever log."""
     from scripts.emulators import start_vertex_emulator
-    from scripts.processes import free_port, wait_http
+    from scripts.processes import wait_http
+    from tests.support.servers import start_on_free_ports
 
-    gate_port, grpc_port = free_port(), free_port()
-    options = ["--require-auth", "--gcs-gate-port", str(gate_port), "--grpc-port", str(grpc_port)]
-    server = start_vertex_emulator(
-        run_dir, gcs_url=gcs_emulator, extra_args=[*options, "--log-level", "debug"], name="vertex-auth"
-    )
+    def start(ports: list[int]) -> Any:
+        options = ["--require-auth", "--gcs-gate-port", str(ports[0]), "--grpc-port", str(ports[1])]
+        return start_vertex_emulator(
+            run_dir, gcs_url=gcs_emulator, extra_args=[*options, "--log-level", "debug"], name="vertex-auth"
+        )
+
+    server, (gate_port, grpc_port) = start_on_free_ports(start, count=2)
     try:
         gate = f"http://127.0.0.1:{gate_port}"
         wait_http(f"{gate}/storage/v1/b", 30, server.process.gone)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +12,7 @@ from google.auth.aio.credentials import AnonymousCredentials as AsyncAnonymousCr
 from google.cloud import aiplatform_v1
 
 from scripts.emulators import emulator_control
-from tests.vertex_emulator.conftest import Gapic
+from tests.vertex_emulator.conftest import HOLD_MS, Gapic, held_together
 
 
 @pytest.fixture
@@ -72,20 +71,24 @@ def test_bad_fault_rules_are_rejected(vertex_emulator: str, faults: None) -> Non
 
 
 def test_latency_is_served_concurrently(vertex_emulator: str, gpu_parent: str, faults: None) -> None:
-    """Forty async pollers each delayed 300 ms finish together, not one after another."""
-    emulator_control(vertex_emulator, "faults", {"latencyMs": 300, "path": f"{gpu_parent}/endpoints"})
+    """Forty async pollers held by an injected latency are all in the emulator at once, none answered:
+    served one after another, the second would not arrive before the first is answered."""
+    rule = emulator_control(
+        vertex_emulator, "faults", {"latencyMs": HOLD_MS, "path": f"{gpu_parent}/endpoints"}
+    )
 
-    async def poll_all() -> float:
+    async def poll_all() -> None:
         client = aiplatform_v1.EndpointServiceAsyncClient(
             credentials=AsyncAnonymousCredentials(),
             client_options=ClientOptions(api_endpoint=vertex_emulator),
             transport="rest_asyncio",
         )
-        started = time.monotonic()
-        pagers = await asyncio.gather(*(client.list_endpoints(parent=gpu_parent) for _ in range(40)))
-        elapsed = time.monotonic() - started
-        await client.transport.close()
-        assert all(list(pager.endpoints) == [] for pager in pagers)
-        return elapsed
+        calls = [asyncio.ensure_future(client.list_endpoints(parent=gpu_parent)) for _ in range(40)]
+        try:
+            await held_together(vertex_emulator, rule["id"], calls)
+        finally:  # answered, not cancelled: the emulator would hold an abandoned REST call on
+            pagers = await asyncio.gather(*calls, return_exceptions=True)
+            await client.transport.close()
+        assert all(list(pager.endpoints) == [] for pager in pagers)  # type: ignore[union-attr]
 
-    assert asyncio.run(poll_all()) < 4.0  # serialised, it would take 12 s
+    asyncio.run(poll_all())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from google.api_core import exceptions
 from google.cloud import aiplatform_v1, aiplatform_v1beta1
@@ -11,6 +9,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import field_mask_pb2
 
 from scripts.emulators import emulator_control
+from tests.support.emulator_settings import EmulatorSettings
 from tests.vertex_emulator.conftest import (
     Gapic,
     GrpcApi,
@@ -86,12 +85,9 @@ def test_what_one_transport_creates_the_other_sees(
 
 
 @pytest.fixture
-def slow_operations(vertex_emulator: str) -> Iterator[None]:
+def slow_operations(emulator_settings: EmulatorSettings) -> None:
     """Operations of the session emulator take 0.3 s, so clients poll them (restored afterwards)."""
-    before = emulator_control(vertex_emulator, "settings")["operation_seconds"]
-    emulator_control(vertex_emulator, "settings", {"operationSeconds": 0.3}, method="PATCH")
-    yield
-    emulator_control(vertex_emulator, "settings", {"operationSeconds": before}, method="PATCH")
+    emulator_settings.set(operationSeconds=0.3)
 
 
 def test_upload_model_and_poll_its_operation_over_grpc(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
@@ -15,7 +14,7 @@ from google.rpc import error_details_pb2
 
 from scripts.emulators import emulator_control
 from scripts.processes import free_port
-from tests.vertex_emulator.conftest import GrpcApi, Upload, palm_rows, pipeline_job
+from tests.vertex_emulator.conftest import HOLD_MS, GrpcApi, Upload, held_together, palm_rows, pipeline_job
 from vertex_emulator import grpc_server
 from vertex_emulator.backend import Backend, Settings
 from vertex_emulator.control import RequestCounter
@@ -141,20 +140,26 @@ def test_injected_faults_hit_grpc_calls_as_their_status(
 def test_injected_latency_is_served_concurrently(
     grpc_target: str, gpu_parent: str, vertex_emulator: str, faults: None
 ) -> None:
-    """Forty asyncio calls each delayed 300 ms finish together, not one after another."""
-    emulator_control(vertex_emulator, "faults", {"latencyMs": 300, "path": f"{gpu_parent}/endpoints"})
+    """Forty asyncio calls held by an injected latency are all in the emulator at once, none answered."""
+    rule = emulator_control(
+        vertex_emulator, "faults", {"latencyMs": HOLD_MS, "path": f"{gpu_parent}/endpoints"}
+    )
 
-    async def call_all() -> float:
+    async def call_all() -> None:
         async with grpc.aio.insecure_channel(grpc_target) as channel:
             cls = aiplatform_v1.EndpointServiceAsyncClient
             client = cls(transport=cls.get_transport_class("grpc_asyncio")(channel=channel))
-            start = time.monotonic()
-            await asyncio.gather(*(client.list_endpoints(parent=gpu_parent, retry=None) for _ in range(40)))
-            return time.monotonic() - start
+            calls = [
+                asyncio.ensure_future(client.list_endpoints(parent=gpu_parent, retry=None)) for _ in range(40)
+            ]
+            try:
+                await held_together(vertex_emulator, rule["id"], calls)
+            finally:  # a cancelled gRPC call ends its handler's wait too
+                for call in calls:
+                    call.cancel()
+                await asyncio.gather(*calls, return_exceptions=True)
 
-    elapsed = asyncio.run(call_all())
-
-    assert 0.3 <= elapsed < 4.0, f"40 calls with 300 ms latency took {elapsed:.2f}s (12 s one by one)"
+    asyncio.run(call_all())
 
 
 class _Unauthenticated(EmulatorError):

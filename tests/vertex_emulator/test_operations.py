@@ -12,6 +12,7 @@ from google.cloud import aiplatform_v1
 from google.longrunning import operations_pb2
 
 from scripts.emulators import emulator_control
+from tests.support.emulator_settings import EmulatorSettings
 from tests.vertex_emulator.conftest import Gapic, gapic_clients
 
 
@@ -58,39 +59,35 @@ def test_operations_are_served_under_ui_and_v1(gapic: Gapic, gpu_parent: str, ve
         )
 
 
-def test_slow_operations_are_polled_until_done(vertex_emulator: str, gpu_parent: str) -> None:
+def test_slow_operations_are_polled_until_done(
+    vertex_emulator: str, gpu_parent: str, emulator_settings: EmulatorSettings
+) -> None:
     gapic = gapic_clients(vertex_emulator)
-    emulator_control(vertex_emulator, "settings", {"operationSeconds": 0.5}, method="PATCH")
-    try:
-        operation = gapic.models.upload_model(
-            parent=gpu_parent, model=aiplatform_v1.Model(display_name="slow")
-        )
-        assert not operation.done()
-        name = operation.operation.name
-        waited = gapic.models.wait_operation(request=operations_pb2.WaitOperationRequest(name=name))
-        assert waited.done
-        assert operation.result(timeout=10).model.startswith(f"{gpu_parent}/models/")
-    finally:
-        emulator_control(vertex_emulator, "settings", {"operationSeconds": 0}, method="PATCH")
+    emulator_settings.set(operationSeconds=0.5)
+    operation = gapic.models.upload_model(parent=gpu_parent, model=aiplatform_v1.Model(display_name="slow"))
+    assert not operation.done()
+    name = operation.operation.name
+    waited = gapic.models.wait_operation(request=operations_pb2.WaitOperationRequest(name=name))
+    assert waited.done
+    assert operation.result(timeout=10).model.startswith(f"{gpu_parent}/models/")
+    emulator_settings.restore()
     polls = emulator_control(vertex_emulator, "counts")["requests"]
     assert polls["POST /ui/{name=projects/*/locations/*/models/*/operations/*}:wait"] >= 1
 
 
 def test_an_endpoints_operations_are_listed_and_a_deploy_serves_when_done(
-    gapic: Gapic, gpu_parent: str, vertex_emulator: str
+    gapic: Gapic, gpu_parent: str, emulator_settings: EmulatorSettings
 ) -> None:
     from tests.vertex_emulator.test_endpoints import new_endpoint
     from tests.vertex_emulator.test_models import upload
 
     model, _ = upload(gapic, gpu_parent, "slow-deploy")
     endpoint = new_endpoint(gapic, gpu_parent)
-    emulator_control(vertex_emulator, "settings", {"operationSeconds": 1.0}, method="PATCH")
-    try:
-        deploying = gapic.endpoints.deploy_model(
-            endpoint=endpoint.name, deployed_model=aiplatform_v1.DeployedModel(model=model)
-        )
-    finally:
-        emulator_control(vertex_emulator, "settings", {"operationSeconds": 0}, method="PATCH")
+    emulator_settings.set(operationSeconds=1.0)
+    deploying = gapic.endpoints.deploy_model(
+        endpoint=endpoint.name, deployed_model=aiplatform_v1.DeployedModel(model=model)
+    )
+    emulator_settings.restore()  # what comes next needs no slow operation
     listed = gapic.endpoints.list_operations(request=operations_pb2.ListOperationsRequest(name=endpoint.name))
     in_flight = [op for op in listed.operations if not op.done]
     assert [op.name for op in in_flight] == [deploying.operation.name]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from aria_tuning.catalog import get_model
 from aria_tuning.dataprep import DEFAULT_MAX_TRAIN_STEPS, plan_tuning
@@ -29,9 +31,19 @@ def test_steps_are_ceil_of_epochs_times_examples_over_batch(
     assert train_steps_for(epochs, examples, batch) == steps
 
 
-@pytest.mark.parametrize(("epochs", "examples", "batch"), [(0, 10, 8), (1, 0, 8), (1, 10, 0), (-1, 10, 8)])
-def test_step_formula_rejects_non_positive_inputs(epochs: float, examples: int, batch: int) -> None:
-    with pytest.raises(PlanError):
+@pytest.mark.parametrize(
+    ("epochs", "examples", "batch", "message"),
+    [
+        (0, 10, 8, "epochs must be positive, got 0"),
+        (1, 0, 8, "no training examples"),
+        (1, 10, 0, "batch size must be positive, got 0"),
+        (-1, 10, 8, "epochs must be positive, got -1"),
+    ],
+)
+def test_step_formula_rejects_non_positive_inputs(
+    epochs: float, examples: int, batch: int, message: str
+) -> None:
+    with pytest.raises(PlanError, match=re.escape(message)):
         train_steps_for(epochs, examples, batch)
 
 

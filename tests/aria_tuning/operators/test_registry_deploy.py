@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -16,6 +17,7 @@ from aria_tuning.resources import resource_id, resource_region
 
 from scripts.emulators import emulator_control
 from tests.aria_tuning.conftest import FAST, Emulator, new_ti, run_direct, submit, tuning_operator
+from tests.support import airflow as airflow_support
 
 # Every test runs on both Vertex transports: gRPC (what Google Cloud uses) and REST.
 pytestmark = pytest.mark.usefixtures("transport")
@@ -59,8 +61,10 @@ def endpoint_state(name: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def two_tuned(vertex: str, datasets: dict[str, str]) -> list[dict[str, Any]]:
-    return [tune(datasets), tune(datasets)]
+def two_tuned(vertex_emulator: str, airflow_db: None, datasets: dict[str, str]) -> list[dict[str, Any]]:
+    with pytest.MonkeyPatch.context() as patch:  # the connection of `vertex`, for this module's setup
+        airflow_support.use_emulators(vertex_emulator, patch)
+        return [tune(datasets), tune(datasets)]
 
 
 def test_register_is_idempotent_and_moves_the_candidate_alias(two_tuned: list[dict[str, Any]]) -> None:
@@ -116,13 +120,23 @@ def test_deploy_all_traffic_then_undeploy_older(two_tuned: list[dict[str, Any]])
     assert result["traffic_split"] == {result["deployed_model_id"]: 100}
 
 
-@pytest.mark.parametrize("bad", [{"model_version": "ARIA-text"}, {"traffic_percentage": 0}])
-def test_deploy_rejects_bad_parameters(vertex: str, bad: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (
+            {"model_version": "ARIA-text"},
+            "model_version must be projects/.../models/ID@VERSION, got 'ARIA-text'",
+        ),
+        ({"traffic_percentage": 0}, "traffic_percentage must be 1..100, got 0"),
+    ],
+)
+def test_deploy_rejects_bad_parameters(vertex: str, bad: dict[str, Any], message: str) -> None:
     kwargs = {"model_version": "projects/aria-local/locations/us-central1/models/1@1", **bad}
     # A bad value fails at once, without the task's retries (a retry would fail alike).
-    with pytest.raises(AirflowFailException) as failed:
+    with pytest.raises(AirflowFailException, match=re.escape(message)) as failed:
         DeployModelOperator(task_id="deploy", **kwargs).execute({"ti": new_ti("deploy")})
     assert isinstance(failed.value.__cause__, ConfigurationError)
+    assert str(failed.value.__cause__) == message
 
 
 def test_a_rerun_waits_for_the_deploy_still_in_flight_instead_of_deploying_twice(
