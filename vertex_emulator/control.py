@@ -1,12 +1,19 @@
 """The test-only control plane under /_emulator/ (never subject to injected faults).
 
 GET  /_emulator/health                      liveness, settings and where state is kept
-POST /_emulator/reset                       forget every resource, fault rule, service account and token
+POST /_emulator/reset                       forget every resource, fault and operation rule, service
+                                            account and token
 GET  /_emulator/counts                      resources by kind, API calls by route, calls by principal
 GET  /_emulator/faults                      the fault rules
-POST /_emulator/faults                      add a rule {status, rate, method, path, latencyMs, count}
+POST /_emulator/faults                      add a rule {status, rate, method, path, latencyMs, count,
+                                            when: before|after, mode: error|timeout|drop, seed}
 DELETE /_emulator/faults                    remove all rules
 POST /_emulator/jobs/{job name}:{verb}      succeed | fail {"message"} | pause | resume
+POST /_emulator/operations/{name}:{verb}    hold | release | fail {"code", "message"} (Deploy/UndeployModel)
+POST /_emulator/operations:failNext         fail the next {count} operations of {type} (matching {path})
+                                            as they are created, with {code, message}
+POST /_emulator/operations:holdNext         create the next {count} operations of {type} held
+GET|DELETE /_emulator/operations:next       the failNext/holdNext rules; remove them all
 GET  /_emulator/stats                       {"requests": N, "by_method": {route: N}}
 POST /_emulator/models/{model name}:{verb}  degrade (answers as if untuned) | restore
 GET  /_emulator/inspect/{resource name}     the raw record (wire dict and internal state)
@@ -33,6 +40,10 @@ PREFIX = "/_emulator/"
 _JOB_VERB = re.compile(
     r"^jobs/(?P<name>.+/(?:pipelineJobs|tuningJobs)/[^/:]+):(?P<verb>succeed|fail|pause|resume)$"
 )
+_OPERATION_VERB = re.compile(
+    r"^operations/(?P<name>projects/.+/operations/[^/:]+):(?P<verb>hold|release|fail)$"
+)
+_OPERATIONS_NEXT = re.compile(r"^operations:(?P<action>fail|hold)Next$")
 _MODEL_VERB = re.compile(r"^models/(?P<name>projects/.+/models/[^/:]+):(?P<verb>degrade|restore)$")
 _SETTINGS = {
     "secondsPerStep": "seconds_per_step",
@@ -79,6 +90,7 @@ class ControlPlane:
             }
         if route == "reset" and method == "POST":
             self.backend.reset()
+            self.backend.operations.clear_next()
             self.faults.clear()
             self.requests.clear()
             self.authority.clear_log()
@@ -111,6 +123,16 @@ class ControlPlane:
         if job and method == "POST":
             message = str(_object(body).get("message", "")) if body else ""
             return self.backend.force(job["name"], job["verb"], message)
+        operation = _OPERATION_VERB.match(route)
+        if operation and method == "POST":
+            return self.backend.operations.steer(operation["name"], operation["verb"], _object(body))
+        upcoming = _OPERATIONS_NEXT.match(route)
+        if upcoming and method == "POST":
+            return self.backend.operations.add_next(upcoming["action"], _object(body))
+        if route == "operations:next" and method in ("GET", "DELETE"):
+            if method == "DELETE":
+                self.backend.operations.clear_next()
+            return {"rules": self.backend.operations.next_rules()}
         model = _MODEL_VERB.match(route)
         if model and method == "POST":
             return self.backend.models.set_degraded(model["name"], model["verb"] == "degrade")

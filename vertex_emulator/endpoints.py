@@ -2,14 +2,16 @@
 
 A deployed model points at one model version; the registry derives each model's
 `deployedModels` from here, so the two never disagree. As on Vertex, a model being deployed
-joins the endpoint (and its traffic split) only when its DeployModel operation is done.
+joins the endpoint (and its traffic split) only when its DeployModel operation succeeds, and one
+being undeployed leaves it only when its UndeployModel operation does; a failed operation
+changes nothing (`operations` lets tests hold and fail them).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vertex_emulator import fields, filters, names
+from vertex_emulator import fields, filters, names, operations
 from vertex_emulator.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from vertex_emulator.lifecycle import rfc3339
 from vertex_emulator.operations import generic_metadata
@@ -127,25 +129,38 @@ class Endpoints:
     def deploy(
         self, name: str, deployed_model: dict[str, Any], traffic_split: dict[str, int]
     ) -> dict[str, Any]:
-        done_at = self.backend.now() + self.backend.settings.operation_seconds
-        deployed = self.deploy_now(name, deployed_model, traffic_split, serving_at=done_at)
-        return self.backend.operations.create(
-            name,
-            "DeployModelOperationMetadata",
-            generic_metadata(self.backend.now()),
-            "DeployModelResponse",
-            {"deployedModel": deployed},
-            done_at=done_at,
-        )
+        """DeployModel: the model joins the endpoint when its operation succeeds (never if it fails)."""
+        with self.store.lock:
+            deployed, split = self._deployment(name, deployed_model, traffic_split)
+            operation = self.backend.operations.create(
+                name,
+                "DeployModelOperationMetadata",
+                generic_metadata(self.backend.now()),
+                "DeployModelResponse",
+                {"deployedModel": deployed},
+            )
+            self._add_pending(
+                name,
+                "pendingDeploys",
+                {"operation": operation["name"], "deployedModel": deployed, "trafficSplit": split},
+            )
+            return operation
 
     def deploy_now(
-        self,
-        name: str,
-        deployed_model: dict[str, Any],
-        traffic_split: dict[str, int],
-        serving_at: float = 0.0,
+        self, name: str, deployed_model: dict[str, Any], traffic_split: dict[str, int]
     ) -> dict[str, Any]:
-        """Deploy a model version; it serves from `serving_at` (its operation's end), now by default."""
+        """Deploy a model version at once, without an operation (a pipeline's or tuning job's deploy)."""
+        with self.store.lock:
+            deployed, split = self._deployment(name, deployed_model, traffic_split)
+            record = self._record(name)
+            _join(record["resource"], deployed, split)
+            self.store.put(KIND, name, record)
+            return deployed
+
+    def _deployment(
+        self, name: str, deployed_model: dict[str, Any], traffic_split: dict[str, int]
+    ) -> tuple[dict[str, Any], dict[str, int]]:
+        """The DeployedModel and traffic split a deploy of `deployed_model` to `name` would make."""
         model_ref = deployed_model.get("model", "")
         if not model_ref:
             raise InvalidArgument("deployed_model.model is required")
@@ -154,7 +169,7 @@ class Endpoints:
             record = self._record(name)
             resource = record["resource"]
             deployed_id = deployed_model.get("id") or str(self.store.next_id("deployedModels"))
-            pending = record["internal"].setdefault("pendingDeploys", [])
+            pending = record["internal"].get("pendingDeploys") or []
             if any(
                 d["id"] == deployed_id
                 for d in [*resource["deployedModels"], *(p["deployedModel"] for p in pending)]
@@ -172,39 +187,39 @@ class Endpoints:
             if split:
                 split = {(deployed_id if k == "0" else k): v for k, v in split.items()}
                 self._check_split(name, split, [*resource["deployedModels"], deployed])
-            if serving_at > self.backend.now():
-                pending.append({"at": serving_at, "deployedModel": deployed, "trafficSplit": split})
-            else:
-                _join(resource, deployed, split)
-            self.store.put(KIND, name, record)
-            return deployed
+            return deployed, split
 
     def undeploy(self, name: str, deployed_model_id: str, traffic_split: dict[str, int]) -> dict[str, Any]:
+        """UndeployModel: the model leaves the endpoint when its operation succeeds (stays if it fails)."""
         with self.store.lock:
             record = self._record(name)
             resource = record["resource"]
             remaining = [d for d in resource["deployedModels"] if d["id"] != deployed_model_id]
             if len(remaining) == len(resource["deployedModels"]):
                 raise NotFound(f"deployed model {deployed_model_id} not found on {name}")
-            if traffic_split:
-                split = {k: int(v) for k, v in traffic_split.items()}
-                self._check_split(name, split, remaining)
-            else:
-                split = _renormalise(
-                    {k: v for k, v in (resource.get("trafficSplit") or {}).items() if k != deployed_model_id},
-                    remaining,
+            if any(
+                u["deployedModelId"] == deployed_model_id
+                for u in record["internal"].get("pendingUndeploys", [])
+            ):
+                raise FailedPrecondition(
+                    f"deployed model {deployed_model_id} of {name} is already being undeployed"
                 )
-            resource["deployedModels"] = remaining
-            resource["trafficSplit"] = split
-            resource["updateTime"] = rfc3339(self.backend.now())
-            self.store.put(KIND, name, record)
-        return self.backend.operations.create(
-            name,
-            "UndeployModelOperationMetadata",
-            generic_metadata(self.backend.now()),
-            "UndeployModelResponse",
-            {},
-        )
+            split = {k: int(v) for k, v in traffic_split.items()}
+            if split:
+                self._check_split(name, split, remaining)
+            operation = self.backend.operations.create(
+                name,
+                "UndeployModelOperationMetadata",
+                generic_metadata(self.backend.now()),
+                "UndeployModelResponse",
+                {},
+            )
+            self._add_pending(
+                name,
+                "pendingUndeploys",
+                {"operation": operation["name"], "deployedModelId": deployed_model_id, "trafficSplit": split},
+            )
+            return operation
 
     def mutate(self, name: str, deployed_model: dict[str, Any], update_mask: list[str]) -> dict[str, Any]:
         paths = [names.camel(p) for p in update_mask]
@@ -269,17 +284,45 @@ class Endpoints:
         with self.store.lock:
             return [self._settled(record) for record in self.store.scan(KIND, prefix)]
 
+    def _add_pending(self, name: str, key: str, change: dict[str, Any]) -> None:
+        """Record a deploy or undeploy waiting for its operation (applied now if that is done)."""
+        record = self.store.get(KIND, name)
+        assert record is not None  # read under the same lock by the caller
+        record["internal"].setdefault(key, []).append(change)
+        self.store.put(KIND, name, record)
+        self._settled(record)
+
     def _settled(self, record: dict[str, Any]) -> dict[str, Any]:
-        """`record` with the deployments whose operations are done joined to the endpoint."""
-        pending = record["internal"].get("pendingDeploys") or []
-        now = self.backend.now()
-        due = [p for p in pending if p["at"] <= now]
-        if due:
-            for deploy in due:
-                _join(record["resource"], deploy["deployedModel"], deploy["trafficSplit"])
-            record["internal"]["pendingDeploys"] = [p for p in pending if p["at"] > now]
-            self.store.put(KIND, record["resource"]["name"], record)
+        """`record` with the deploys and undeploys whose operations ended applied (succeeded) or
+        dropped (failed); those still running wait."""
+        internal, resource = record["internal"], record["resource"]
+        changed = False
+        for key in ("pendingDeploys", "pendingUndeploys"):
+            waiting = []
+            for change in internal.get(key) or []:
+                outcome = self._outcome(change)
+                if outcome == operations.RUNNING:
+                    waiting.append(change)
+                    continue
+                changed = True
+                if outcome == operations.FAILED:
+                    continue
+                if key == "pendingDeploys":
+                    _join(resource, change["deployedModel"], change["trafficSplit"])
+                else:
+                    _leave(resource, change["deployedModelId"], change["trafficSplit"], self.backend.now())
+            internal[key] = waiting
+        if changed:
+            self.store.put(KIND, resource["name"], record)
         return record
+
+    def _outcome(self, change: dict[str, Any]) -> str:
+        if "operation" not in change:  # recorded before deploys waited for their operation
+            return operations.SUCCEEDED if change.get("at", 0.0) <= self.backend.now() else operations.RUNNING
+        try:
+            return self.backend.operations.outcome(change["operation"])
+        except NotFound:  # the operation is gone (a reset): nothing will end it
+            return operations.FAILED
 
     @staticmethod
     def _check_split(name: str, split: dict[str, int], deployed: list[dict[str, Any]]) -> None:
@@ -308,6 +351,20 @@ def _join(resource: dict[str, Any], deployed: dict[str, Any], split: dict[str, i
         kept if len(kept) == len(split) else _renormalise(kept, resource["deployedModels"])
     )
     resource["updateTime"] = deployed["createTime"]
+
+
+def _leave(resource: dict[str, Any], deployed_id: str, split: dict[str, int], now: float) -> None:
+    """Make `deployed_id` stop serving on the endpoint `resource`; the rest get `split` (models
+    since undeployed dropped, the rest rescaled) or, without one, the old shares rescaled."""
+    remaining = [d for d in resource["deployedModels"] if d["id"] != deployed_id]
+    if len(remaining) == len(resource["deployedModels"]):
+        return
+    ids = {d["id"] for d in remaining}
+    old = {k: v for k, v in (resource.get("trafficSplit") or {}).items() if k != deployed_id}
+    kept = {k: v for k, v in (split or old).items() if k in ids}
+    resource["deployedModels"] = remaining
+    resource["trafficSplit"] = kept if split and len(kept) == len(split) else _renormalise(kept, remaining)
+    resource["updateTime"] = rfc3339(now)
 
 
 def _renormalise(split: dict[str, int], remaining: list[dict[str, Any]]) -> dict[str, int]:
