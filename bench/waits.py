@@ -96,8 +96,8 @@ waiting - RSS after a one-trigger warm-up) / {waits}. CPU per poll = process CPU
 The provider's `RunPipelineJobTrigger` is pointed at the emulator by `bench/provider_emulated.py`: a
 subclass of its async hook overrides the one client factory it calls on every poll
 (`get_pipeline_service_client`), keeping the provider's behaviour there (a new client per poll, credentials
-from the sync hook) and changing only endpoint and transport (`rest_asyncio`, as ours; the provider's
-default is gRPC, which the emulator does not speak). The provider's loop, logging and event are unchanged.
+from the sync hook) and changing only endpoint and transport (`rest_asyncio`, as ours: REST against REST;
+benchmark 2b runs the provider's default, gRPC, unchanged). Its loop, logging and event are unchanged.
 Why the ratio is what it is: ours keeps one client for the whole wait and polls with a partial
 response (`X-Goog-FieldMask`: name, state, error, task names and states), parsing a handful of fields
 instead of the whole PipelineJob (about 130 nested messages and 16 timestamps on this emulator); the
