@@ -42,6 +42,22 @@ class DataFormat(StrEnum):
 
 
 @dataclass(frozen=True)
+class Price:
+    """A list price from one of Google's pricing pages: what it buys, where it is published, as of when."""
+
+    usd: float
+    unit: str  # what `usd` buys: "hour of a TPU v3 pod slice", "1M training tokens"
+    source: str
+    as_of: str  # the date the page showed, or how old the figure is when no copy was read
+    #: False: no stored copy of `source` showing this figure was found; check the page before relying on it.
+    verified: bool = False
+
+    def describe(self) -> str:
+        checked = "" if self.verified else "; not re-verified"
+        return f"${self.usd:,.2f} per {self.unit} ({self.source}, {self.as_of}{checked})"
+
+
+@dataclass(frozen=True)
 class AcceleratorSpec:
     """One hardware choice of the tune-large-model pipeline, pinned to the region that offers it."""
 
@@ -54,6 +70,8 @@ class AcceleratorSpec:
     seconds_per_step_source: str
     #: Low and high ends of the seconds-per-step figure, for the plan's ETA range.
     seconds_per_step_range: tuple[float, float] = (7.2, 10.8)
+    #: What an hour of this hardware costs while the pipeline's tuning step runs on it.
+    price_per_hour: Price | None = None
 
 
 # Google's tuning docs for text-bison ("Tune text models by using supervised tuning",
@@ -70,6 +88,28 @@ class AcceleratorSpec:
 # "train_steps: Number of training batches to tune on (batch size is 8 samples)".
 _STEP_TIME_SOURCE = "Cloud console: 1,000 steps take 2 to 3 hours (7.2-10.8 s/step; midpoint 9 s)"
 
+# Hourly prices of the tuning hardware. The tune-large-model pipeline's tuning step runs on it as custom
+# training, billed by the hour of the machines (Vertex AI pricing, cloud.google.com/vertex-ai/pricing,
+# "Custom-trained models"; the stored copy this project's search tool reaches holds the page's opening
+# only, not its price rows). NOT verified against a stored copy: TPU v3 at $2.00 per chip-hour on demand
+# in europe-west4 (Cloud TPU pricing), a 64-core v3 pod slice being 32 chips; NVIDIA A100 80GB at $3.93
+# per GPU-hour on demand in us-central1 (Compute Engine GPU pricing), 8 of them. Google's 2024-2025 list
+# prices; check the pages before quoting a budget.
+_PRICE_AGE = "2024-2025 list price"
+TPU_V3_64_PRICE = Price(
+    usd=64.00,
+    unit="hour of a TPU v3 pod slice, 64 cores (32 chips x $2.00)",
+    source="Cloud TPU pricing, cloud.google.com/tpu/pricing, v3 on demand, europe-west4",
+    as_of=_PRICE_AGE,
+)
+A100_80GB_8_PRICE = Price(
+    usd=31.44,
+    unit="hour of 8 x NVIDIA A100 80GB (8 x $3.93)",
+    source="Compute Engine GPU pricing, cloud.google.com/compute/gpus-pricing, A100 80GB on demand, "
+    "us-central1",
+    as_of=_PRICE_AGE,
+)
+
 TPU_V3_64 = AcceleratorSpec(
     name="TPU",
     description="TPU v3 pod, 64 cores",
@@ -81,6 +121,7 @@ TPU_V3_64 = AcceleratorSpec(
     ),
     seconds_per_step=9.0,
     seconds_per_step_source=_STEP_TIME_SOURCE,
+    price_per_hour=TPU_V3_64_PRICE,
 )
 TPU_V3_64_32K = AcceleratorSpec(
     name="TPU",
@@ -93,6 +134,7 @@ TPU_V3_64_32K = AcceleratorSpec(
     ),
     seconds_per_step=9.0,
     seconds_per_step_source=_STEP_TIME_SOURCE,
+    price_per_hour=TPU_V3_64_PRICE,
 )
 GPU_A100_8 = AcceleratorSpec(
     name="GPU",
@@ -106,6 +148,7 @@ GPU_A100_8 = AcceleratorSpec(
     ),
     seconds_per_step=9.0,
     seconds_per_step_source=_STEP_TIME_SOURCE,
+    price_per_hour=A100_80GB_8_PRICE,
 )
 
 # Regions where Gemini supervised tuning is offered (Vertex AI docs, "Supervised fine-tuning
@@ -154,6 +197,12 @@ class ModelSpec:
     retired_on: dt.date | None = None
     replacement: str | None = None
     notes: str = ""
+    #: Tuning-job models: the price of 1M training tokens (the training split's tokens x epochs).
+    tuning_price: Price | None = None
+    #: Tuning-job models: how long a tuning job takes, low and high, with where that figure comes from
+    #: (pipeline models derive theirs from steps x the accelerator's seconds per step).
+    eta_range_seconds: tuple[float, float] | None = None
+    eta_source: str = ""
 
     @property
     def default_accelerator(self) -> str | None:
@@ -203,6 +252,9 @@ class ModelSpec:
 
 _PALM_RETIRED = dt.date(2025, 4, 9)
 
+#: The model a first real run succeeds with: tunable on Vertex today and not retired (see MODELS).
+DEFAULT_MODEL = "gemini-3.5-flash"
+
 _PALM_COMMON: dict[str, Any] = dict(
     method=TuningMethod.PIPELINE,
     data_format=DataFormat.PALM,
@@ -212,8 +264,58 @@ _PALM_COMMON: dict[str, Any] = dict(
     max_eval_examples=None,
     accelerators={"TPU": TPU_V3_64, "GPU": GPU_A100_8},
     retired_on=_PALM_RETIRED,
-    replacement="gemini-2.5-flash",
+    replacement=DEFAULT_MODEL,
 )
+
+# Which Gemini models Vertex tunes, as of the newest stored copy of Google's pages this project can read:
+# the Gemini tuning API reference, https://docs.cloud.google.com/gemini-enterprise-agent-platform/
+# reference/models/tuning (Vertex AI's generative AI docs under their 2026 name), "Supported models: You
+# can use supervised fine-tuning on the following Gemini models: Gemini 3.5 Flash-Lite, Gemini 3.5 Flash,
+# Gemini 3.1 Flash-Lite, Gemini 2.5 Pro, ..." (the stored copy ends there; no date is visible in it;
+# read 2026-12-01). The "About supervised fine-tuning" page (docs.cloud.google.com/vertex-ai/generative-ai/
+# docs/models/tune-text-models-supervised) has limitation tables for "Gemini 3.5 Flash / Gemini 3.5
+# Flash-Lite" first, then the 2.5 models. Model ids: gemini-3.5-flash (GA) and gemini-3.1-flash-lite (GA)
+# from "Developer's guide to Gemini 3.5 Flash" (docs.cloud.google.com/gemini-enterprise-agent-platform/
+# models/guides/gemini-3-5-flash, its comparison table, "Model ID"); gemini-3.5-flash-lite from Google's
+# Gemini API page "What's new in Gemini 3.6" (ai.google.dev/gemini-api/docs/whats-new-gemini-3.6).
+TUNABLE_MODELS_SOURCE = (
+    "https://docs.cloud.google.com/gemini-enterprise-agent-platform/reference/models/tuning "
+    "(Supported models; no date shown in the stored copy, read 2026-12-01)"
+)
+
+# Retirement of the 2.x models (Vertex AI, "Model versions and lifecycle", docs.cloud.google.com/vertex-ai/
+# docs/generative-ai/learn/model-versioning, "Latest stable models" table): gemini-2.5-pro and
+# gemini-2.5-flash released 2025-06-17, retirement 2026-06-17; gemini-2.5-flash-lite 2025-07-22 /
+# 2026-07-22; gemini-2.0-flash-001 2025-02-05 / 2026-02-05. The same page: "One month before the
+# retirement date, new access to the model is blocked for online inference, batch inference, and tuning."
+_GEMINI_RETIREMENT_SOURCE = "Vertex AI docs, 'Model versions and lifecycle', latest stable models"
+
+# Google publishes no duration for Gemini tuning jobs. The one figure found: a third-party guide,
+# hexdocs.pm/gemini_ex/tunings.html, "Cost Considerations: Training time (typically 1-4 hours)".
+_GEMINI_ETA_SOURCE = (
+    "Google publishes no duration for Gemini tuning jobs; 1 to 4 h from a third-party guide "
+    "(hexdocs.pm/gemini_ex/tunings.html: 'Training time (typically 1-4 hours)')"
+)
+
+# Gemini tuning price, per 1M training tokens, where "training tokens = the tokens in the training
+# dataset x the number of epochs" (Vertex AI generative AI pricing, cloud.google.com/vertex-ai/
+# generative-ai/pricing, "Tuning"). NOT verified against a stored copy (the copies reachable here hold no
+# tuning rows): Google's 2025 list prices gemini-2.5-pro $25, gemini-2.5-flash $5, gemini-2.5-flash-lite
+# $1.50, gemini-2.0-flash $3. No tuning price was found for the 3.x models: their estimate assumes the
+# 2.5 model of the same tier costs the same, and says so.
+_TUNING_PRICES = "Vertex AI generative AI pricing, cloud.google.com/vertex-ai/generative-ai/pricing, Tuning"
+
+
+def _tuning_price(usd: float, assumed_from: str | None = None) -> Price:
+    if assumed_from is None:
+        return Price(usd, "1M training tokens", _TUNING_PRICES, "2025 list price")
+    return Price(
+        usd,
+        "1M training tokens",
+        f"no published tuning price found; assumed equal to {assumed_from}'s ({_TUNING_PRICES})",
+        "2025 list price of the model it is assumed from",
+    )
+
 
 _GEMINI_COMMON: dict[str, Any] = dict(
     method=TuningMethod.TUNING_JOB,
@@ -233,17 +335,26 @@ _GEMINI_COMMON: dict[str, Any] = dict(
     max_eval_examples=5_000,
     max_train_examples=1_000_000,
     max_train_file_bytes=1_000_000_000,
+    # Assumed for the 3.x models too: the stored regions page predates them.
     regions=GEMINI_TUNING_REGIONS,
     default_epochs=3,
     adapter_sizes=(1, 2, 4, 8, 16),
+    eta_range_seconds=(3_600.0, 14_400.0),
+    eta_source=_GEMINI_ETA_SOURCE,
 )
 # Unverified (the stored docs cut these tables): Gemini 2.5 Pro and 2.0 Flash adapter sizes
 # 1, 2, 4 and 8 (16 not offered), as the docs listed for the earlier Pro models.
 _GEMINI_SMALL_ADAPTERS: dict[str, Any] = {**_GEMINI_COMMON, "adapter_sizes": (1, 2, 4, 8)}
 
+
+def _retired(on: dt.date, replacement: str) -> dict[str, Any]:
+    return {"retired_on": on, "replacement": replacement, "notes": _GEMINI_RETIREMENT_SOURCE}
+
+
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
+        # The seed's model and profile: kept so its runs can be reproduced (real Vertex refuses it).
         ModelSpec(name="text-bison@001", max_input_tokens=8_192, max_output_tokens=1_024, **_PALM_COMMON),
         ModelSpec(name="text-bison@002", max_input_tokens=8_192, max_output_tokens=1_024, **_PALM_COMMON),
         ModelSpec(
@@ -254,18 +365,47 @@ MODELS: dict[str, ModelSpec] = {
             max_total_tokens=32_768,
             **{**_PALM_COMMON, "accelerators": {"TPU": TPU_V3_64_32K, "GPU": GPU_A100_8}},
         ),
-        ModelSpec(name="gemini-2.5-pro", **_GEMINI_SMALL_ADAPTERS),
-        ModelSpec(name="gemini-2.5-flash", **_GEMINI_COMMON),
-        ModelSpec(name="gemini-2.5-flash-lite", **_GEMINI_COMMON),
-        ModelSpec(name="gemini-2.0-flash-001", **_GEMINI_SMALL_ADAPTERS),
+        # Tunable today (TUNABLE_MODELS_SOURCE), newest first.
+        ModelSpec(
+            name="gemini-3.5-flash", tuning_price=_tuning_price(5.00, "gemini-2.5-flash"), **_GEMINI_COMMON
+        ),
+        ModelSpec(
+            name="gemini-3.5-flash-lite",
+            tuning_price=_tuning_price(1.50, "gemini-2.5-flash-lite"),
+            **_GEMINI_COMMON,
+        ),
+        ModelSpec(
+            name="gemini-3.1-flash-lite",
+            tuning_price=_tuning_price(1.50, "gemini-2.5-flash-lite"),
+            **_GEMINI_COMMON,
+        ),
+        # Listed for tuning, but past their retirement date on Vertex (_GEMINI_RETIREMENT_SOURCE).
+        ModelSpec(
+            name="gemini-2.5-pro",
+            tuning_price=_tuning_price(25.00),
+            **{**_GEMINI_SMALL_ADAPTERS, **_retired(dt.date(2026, 6, 17), "gemini-3.5-flash")},
+        ),
+        ModelSpec(
+            name="gemini-2.5-flash",
+            tuning_price=_tuning_price(5.00),
+            **{**_GEMINI_COMMON, **_retired(dt.date(2026, 6, 17), "gemini-3.5-flash")},
+        ),
+        ModelSpec(
+            name="gemini-2.5-flash-lite",
+            tuning_price=_tuning_price(1.50),
+            **{**_GEMINI_COMMON, **_retired(dt.date(2026, 7, 22), "gemini-3.5-flash-lite")},
+        ),
+        ModelSpec(
+            name="gemini-2.0-flash-001",
+            tuning_price=_tuning_price(3.00),
+            **{**_GEMINI_SMALL_ADAPTERS, **_retired(dt.date(2026, 2, 5), "gemini-3.5-flash")},
+        ),
     )
 }
 
-DEFAULT_MODEL = "text-bison@001"
-
 
 def model_names() -> list[str]:
-    """Every base model in the catalog, PaLM first (the team's default), then Gemini."""
+    """Every base model in the catalog: PaLM first (the seed's), then Gemini, newest first."""
     return list(MODELS)
 
 

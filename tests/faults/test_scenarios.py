@@ -25,6 +25,8 @@ TUNE = "tune"
 
 #: Small, fixed step count so job length is chosen by the emulator's clock, not by the data.
 TRAIN_STEPS = 20
+#: The scenarios steer pipeline jobs by their steps: text-bison, not the DAG's (Gemini) default model.
+PIPELINE_CONF = {"base_model": "text-bison@001", "train_steps": TRAIN_STEPS}
 
 
 def upload(version: str, files: list[Path] | None = None) -> str:
@@ -35,7 +37,7 @@ def upload(version: str, files: list[Path] | None = None) -> str:
 
 def start_run(stack: AirflowStack, version: str, **conf: object) -> str:
     upload(version)
-    return stack.trigger(version, {"train_steps": TRAIN_STEPS, **conf})
+    return stack.trigger(version, {**PIPELINE_CONF, **conf})
 
 
 def tuning_job_name(stack: AirflowStack, run_id: str, timeout: float = 240) -> str:
@@ -232,7 +234,7 @@ def test_s7_backfill_three_versions_one_after_another(stack: AirflowStack) -> No
             "to_date": f"{dates[-1]}T00:00:00Z",
             "max_active_runs": 1,
             "run_backwards": False,
-            "dag_run_conf": {"train_steps": TRAIN_STEPS},
+            "dag_run_conf": PIPELINE_CONF,
             "reprocess_behavior": "completed",
         },
     )
@@ -284,7 +286,7 @@ def test_s8_bad_datasets_fail_prep_with_file_line_and_create_no_job(stack: Airfl
 
     palm_cases = {name: case for name, case in CASES.items() if not name.startswith("gemini")}
     uri = upload("2025-08-17", files=[BAD / name for name in sorted(palm_cases)])
-    run_id = stack.trigger("2025-08-17", {"train_steps": TRAIN_STEPS})
+    run_id = stack.trigger("2025-08-17", PIPELINE_CONF)
     stack.wait_run(run_id, timeout=600)
     states = stack.task_states(run_id)
     assert states["prepare_dataset"] == "failed", states

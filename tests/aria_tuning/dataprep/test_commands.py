@@ -20,7 +20,7 @@ def test_validate_exits_0_on_a_valid_dataset(capsys: pytest.CaptureFixture[str])
 
 def test_validate_exits_1_printing_file_line_reason(capsys: pytest.CaptureFixture[str]) -> None:
     path = DATASETS / "bad" / "wrong_type.jsonl"
-    assert main(["validate", str(path)]) == 1
+    assert main(["validate", str(path), "--model", "text-bison@002"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out == [f"{path}:6: field input_text must be a string, got number"]
 
@@ -29,7 +29,7 @@ def test_validate_caps_the_listing_and_counts_the_rest(
     write_lines: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_lines("many.jsonl", [palm_line(i) for i in range(12)] + ["{"] * 75)
-    assert main(["validate", str(path), "--max-problems", "20"]) == 1
+    assert main(["validate", str(path), "--model", "text-bison@002", "--max-problems", "20"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"{path}:13: invalid JSON: JSON is malformed: truncated" or out[0].startswith(
         f"{path}:13: "
