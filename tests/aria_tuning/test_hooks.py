@@ -90,3 +90,30 @@ def test_vertex_call_names_the_resource_and_keeps_the_cause() -> None:
     assert (
         isinstance(info.value.__cause__, PermissionDenied) and info.value.resource == "projects/p/locations/l"
     )
+
+
+def test_waits_on_one_connection_share_one_async_client_until_the_last_closes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """500 waits in a triggerer hold one channel, not 500 (bench/RESULTS.md, benchmark 2b)."""
+    import asyncio
+
+    from aria_tuning.hooks.base import _SHARED_CLIENTS, AsyncVertexHook
+
+    one, other = connection(monkeypatch, project="p1"), connection(monkeypatch, project="p1")
+
+    async def scenario() -> tuple[bool, bool, int, int]:
+        a, b = (
+            AsyncVertexHook("pipeline", "europe-west4", gcp_conn_id=one),
+            AsyncVertexHook("pipeline", "europe-west4", gcp_conn_id=one),
+        )
+        c = AsyncVertexHook("pipeline", "europe-west4", gcp_conn_id=other)
+        await asyncio.gather(a.open(), b.open(), c.open())
+        shared, separate = a.aio is b.aio, a.aio is not c.aio
+        await a.close()
+        after_first = len(_SHARED_CLIENTS)  # b still holds the shared client, c its own
+        await b.close()
+        await c.close()
+        return shared, separate, after_first, len(_SHARED_CLIENTS)
+
+    assert asyncio.run(scenario()) == (True, True, 2, 0)
