@@ -11,7 +11,7 @@ import datetime as dt
 import os
 
 from airflow.sdk import DAG, Asset, Param, chain, task
-from aria_tuning.catalog import DEFAULT_MODEL, model_names
+from aria_tuning.catalog import DEFAULT_MODEL, model_names, price_guide
 from aria_tuning.operators.deploy import DeployModelOperator
 from aria_tuning.operators.quality import QualityGateOperator
 from aria_tuning.operators.registry import RegisterModelOperator
@@ -64,8 +64,9 @@ PARAMS = {
         type="string",
         enum=model_names(),
         title="Base model",
-        description="text-bison models are tuned by the tune-large-model pipeline; Gemini models by a "
-        "Vertex tuning job.",
+        description=f"For example {DEFAULT_MODEL} (the default: tunable on Vertex today). text-bison "
+        "models are tuned by the tune-large-model pipeline (retired by Google: kept to reproduce older "
+        f"runs); Gemini models by a Vertex tuning job. Time and money: {price_guide()}",
     ),
     "accelerator": Param(
         "TPU",
@@ -302,9 +303,17 @@ connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default 
 
     @task(doc_md="Dry run: reports what a real run would do and spends nothing.")
     def dry_run_report(prep: dict) -> dict:
-        plan = prep["plan"]
-        print(f"DRY RUN: dataset {prep['dataset_version']} {prep['counts']}; plan {plan}")
-        return {"dry_run": True, "counts": prep["counts"], "plan": plan}
+        from aria_tuning.dataprep.plan import TuningPlan
+
+        plan = TuningPlan(**prep["plan"])
+        print(f"DRY RUN: dataset {prep['dataset_version']} {prep['counts']}; a real run would be:")
+        print(plan.summary())
+        return {
+            "dry_run": True,
+            "counts": prep["counts"],
+            "plan": prep["plan"],
+            "estimate": plan.eta_and_cost(),
+        }
 
     tune = VertexTuningOperator(
         task_id="tune",

@@ -130,7 +130,8 @@ def summary(uri: str, state: str, states: dict[str, str], xcoms: dict[str, Any],
         f"                  batch size {plan.get('batch_size')}, train steps {plan.get('train_steps')}, "
         f"epochs {plan.get('epochs')} (covered {plan.get('epochs_covered', 0):.2f})",
         f"                  ETA on real hardware {_hours(plan.get('eta_seconds'))} "
-        f"({_hours(plan.get('eta_low_seconds'))} to {_hours(plan.get('eta_high_seconds'))})",
+        f"({_hours(plan.get('eta_low_seconds'))} to {_hours(plan.get('eta_high_seconds'))}), "
+        f"cost ${plan.get('cost_low_usd')} to ${plan.get('cost_high_usd')} (list prices: see the plan log)",
         f"Vertex job        {tuned.get('job', '-')}",
         f"                  final state {tuned.get('state', '-')}, {tuned.get('duration_seconds', '-')} s"
         f" (emulated), tuned model {tuned.get('tuned_model', '-')}",

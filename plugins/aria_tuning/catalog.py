@@ -409,6 +409,26 @@ def model_names() -> list[str]:
     return list(MODELS)
 
 
+def price_guide() -> str:
+    """How long and how much, per method, for the trigger form: the catalog's figures and sources."""
+    tpu, gpu = TPU_V3_64_PRICE, A100_80GB_8_PRICE
+    per_model = ", ".join(
+        f"{spec.name} ${spec.tuning_price.usd:g}"
+        for spec in MODELS.values()
+        if spec.tuning_price is not None and not spec.is_retired()
+    )
+    low, high = _GEMINI_COMMON["eta_range_seconds"]
+    return (
+        "text-bison (pipeline): ETA = train steps x 7.2-10.8 s (Cloud console: 1,000 steps take 2 to 3 "
+        f"hours); cost = that time x ${tpu.usd:g}/h for the TPU v3 pod, ${gpu.usd:g}/h for 8 x A100 80GB "
+        f"({tpu.source}; {gpu.source}). Gemini (tuning job): ETA {low / 3600:g}-{high / 3600:g} h "
+        "(Google publishes none; a third-party guide's figure); cost = estimated training tokens x epochs "
+        f"x the price per 1M training tokens ({per_model}; {_TUNING_PRICES}). Prices are "
+        "list prices not re-verified here. The plan (prepare_dataset's log, the dry run) gives both for "
+        "your data."
+    )
+
+
 def get_model(name: str) -> ModelSpec:
     """The catalog entry for `name`; raises CatalogError naming the known models."""
     try:

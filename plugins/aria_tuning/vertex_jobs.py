@@ -218,6 +218,10 @@ _INFORMATIVE_PLAN_FIELDS = frozenset(
         "eta_low_seconds",
         "eta_high_seconds",
         "eta_source",
+        "training_tokens",
+        "cost_low_usd",
+        "cost_high_usd",
+        "cost_source",
     }
 )
 

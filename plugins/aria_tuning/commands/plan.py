@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         plan_tuning,
         validate_sources,
     )
+    from aria_tuning.dataprep.tokens import mean_tokens_per_example
     from aria_tuning.errors import AriaTuningError
 
     try:
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
             train_steps=args.train_steps,
             adapter_size=args.adapter_size,
             max_train_steps=args.max_train_steps or DEFAULT_MAX_TRAIN_STEPS,
+            tokens_per_example=mean_tokens_per_example(result.input_tokens, result.output_tokens),
         )
     except AriaTuningError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -18,6 +18,7 @@ from aria_tuning.dataprep.report import build_report, write_report
 from aria_tuning.dataprep.results import ValidationResult
 from aria_tuning.dataprep.split_rule import eval_size_for
 from aria_tuning.dataprep.split_writer import SplitWriter
+from aria_tuning.dataprep.tokens import mean_tokens_per_example
 from aria_tuning.dataprep.validate import gc_paused, validate_sources
 from aria_tuning.errors import DatasetError, PlanError
 
@@ -106,6 +107,7 @@ def prepare_dataset(
             train_steps=train_steps,
             adapter_size=adapter_size,
             max_train_steps=max_train_steps,
+            tokens_per_example=mean_tokens_per_example(result.input_tokens, result.output_tokens),
         )
         with gc_paused():
             splitter.finish(n_eval)

@@ -53,6 +53,11 @@ class TokenHistogram:
     def total(self) -> int:
         return sum(self.counts.values())
 
+    @property
+    def tokens(self) -> int:
+        """The token count of every example added, summed."""
+        return sum(tokens * examples for tokens, examples in self.counts.items())
+
     def percentile(self, pct: float) -> int:
         """Nearest-rank percentile (0 for an empty histogram)."""
         total = self.total
@@ -72,3 +77,9 @@ class TokenHistogram:
             "p95": self.percentile(95),
             "max": max(self.counts, default=0),
         }
+
+
+def mean_tokens_per_example(inputs: TokenHistogram, outputs: TokenHistogram) -> float | None:
+    """Estimated input + output tokens of the average example (None: no example seen)."""
+    examples = inputs.total
+    return (inputs.tokens + outputs.tokens) / examples if examples else None

@@ -130,7 +130,7 @@ def test_retired_model_logs_date_and_replacement(caplog: pytest.LogCaptureFixtur
     with caplog.at_level(logging.WARNING, logger="aria_tuning.dataprep.prepare"):
         prepare_dataset([str(DATASETS / "good" / "palm.jsonl")], "text-bison@001", str(tmp_path / "r"))
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("2025-04-09" in w and "gemini-2.5-flash" in w for w in warnings)
+    assert any("2025-04-09" in w and "gemini-3.5-flash" in w for w in warnings)  # the new default
 
 
 def test_a_local_write_that_fails_leaves_no_file(tmp_path: Path) -> None:
