@@ -65,7 +65,7 @@ def test_slow_operations_are_polled_until_done(
     gapic = gapic_clients(vertex_emulator)
     emulator_settings.set(operationSeconds=0.5)
     operation = gapic.models.upload_model(parent=gpu_parent, model=aiplatform_v1.Model(display_name="slow"))
-    assert not operation.done()
+    assert not operation.operation.done  # the create's own reply: no window between it and a poll
     name = operation.operation.name
     waited = gapic.models.wait_operation(request=operations_pb2.WaitOperationRequest(name=name))
     assert waited.done
@@ -76,24 +76,27 @@ def test_slow_operations_are_polled_until_done(
 
 
 def test_an_endpoints_operations_are_listed_and_a_deploy_serves_when_done(
-    gapic: Gapic, gpu_parent: str, emulator_settings: EmulatorSettings
+    gapic: Gapic, gpu_parent: str, vertex_emulator: str
 ) -> None:
     from tests.vertex_emulator.test_endpoints import new_endpoint
     from tests.vertex_emulator.test_models import upload
 
     model, _ = upload(gapic, gpu_parent, "slow-deploy")
     endpoint = new_endpoint(gapic, gpu_parent)
-    emulator_settings.set(operationSeconds=1.0)
-    deploying = gapic.endpoints.deploy_model(
-        endpoint=endpoint.name, deployed_model=aiplatform_v1.DeployedModel(model=model)
-    )
-    emulator_settings.restore()  # what comes next needs no slow operation
+    emulator_control(vertex_emulator, "operations:holdNext", {"type": "DeployModel", "path": endpoint.name})
+    try:
+        deploying = gapic.endpoints.deploy_model(
+            endpoint=endpoint.name, deployed_model=aiplatform_v1.DeployedModel(model=model)
+        )
+    finally:
+        emulator_control(vertex_emulator, "operations:next", method="DELETE")
     listed = gapic.endpoints.list_operations(request=operations_pb2.ListOperationsRequest(name=endpoint.name))
     in_flight = [op for op in listed.operations if not op.done]
     assert [op.name for op in in_flight] == [deploying.operation.name]
     assert in_flight[0].metadata.type_url.endswith(".DeployModelOperationMetadata")
     # Not serving before its operation is done (Vertex lists a deployed model once it is deployed).
     assert list(gapic.endpoints.get_endpoint(name=endpoint.name).deployed_models) == []
+    emulator_control(vertex_emulator, f"operations/{deploying.operation.name}:release", {})
 
     deployed = deploying.result(timeout=10).deployed_model
     state = gapic.endpoints.get_endpoint(name=endpoint.name)

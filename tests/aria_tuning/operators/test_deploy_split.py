@@ -5,7 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from aria_tuning.traffic import canary_split, find_deployed, scaled_split, split_without
+from aria_tuning.errors import ConfigurationError
+from aria_tuning.traffic import canary_split, find_deployed, percentage, scaled_split, split_without
 
 
 @pytest.mark.parametrize(
@@ -79,3 +80,24 @@ def test_traffic_without_a_removed_model(
     traffic: dict[str, int], removed: str, keep: str | None, expected: dict[str, int]
 ) -> None:
     assert split_without(_endpoint(traffic=traffic), removed, keep) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [(1, 1), ("100", 100), (" 7 ", 7), (50, 50)])
+def test_a_percentage_is_a_whole_number_from_1_to_100(value: object, expected: int) -> None:
+    assert percentage(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "name", "message"),
+    [
+        (0, "traffic_percentage", "traffic_percentage must be 1..100, got 0"),
+        (101, "traffic_percentage", "traffic_percentage must be 1..100, got 101"),
+        ("ten", "canary", "canary must be 1..100, got 'ten'"),
+        (None, "traffic_percentage", "traffic_percentage must be 1..100, got None"),
+        (12.5, "traffic_percentage", "traffic_percentage must be 1..100, got 12.5"),
+    ],
+)
+def test_anything_else_is_refused_by_name(value: object, name: str, message: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        percentage(value) if name == "traffic_percentage" else percentage(value, name)
+    assert str(refused.value) == message

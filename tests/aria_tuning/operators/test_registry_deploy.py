@@ -144,16 +144,21 @@ def test_a_rerun_waits_for_the_deploy_still_in_flight_instead_of_deploying_twice
 ) -> None:
     version = register(two_tuned[0], f"ARIA-text-{uuid.uuid4().hex[:6]}")["model_version"]
     endpoint = f"ARIA-ep-{uuid.uuid4().hex[:6]}"
-    emulator_control(vertex, "settings", {"operationSeconds": 1.5}, method="PATCH")
+    emulator_control(vertex, "operations:holdNext", {"type": "DeployModel"})  # in flight until released
     try:
         first_try = submit(deploy_operator(version, endpoint), new_ti("deploy"))  # then the worker dies
         retry = deploy_operator(version, endpoint)
         waits_on = submit(retry, new_ti("deploy"))
     finally:
-        emulator_control(vertex, "settings", {"operationSeconds": 0}, method="PATCH")
+        emulator_control(vertex, "operations:next", method="DELETE")
     assert waits_on.operation_names == first_try.operation_names
+    (held,) = first_try.operation_names
 
-    result = run_direct(retry, new_ti("deploy"))
+    result = run_direct(
+        retry,
+        new_ti("deploy"),
+        before_trigger=lambda _: emulator_control(vertex, f"operations/{held}:release", {}),
+    )
     assert not result["deployed"]  # the first try's deploy is the one that serves
     deployed = endpoint_state(result["endpoint"]).deployed_models
     assert [d.id for d in deployed] == [result["deployed_model_id"]]
