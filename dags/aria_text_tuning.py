@@ -17,6 +17,7 @@ from aria_tuning.operators.quality import QualityGateOperator
 from aria_tuning.operators.registry import RegisterModelOperator
 from aria_tuning.operators.teardown import CleanUpTuningOutputsOperator
 from aria_tuning.operators.tuning import VertexTuningOperator
+from aria_tuning.run_params import add_examples, log_params_used_by, params_in_templates
 from aria_tuning.sensors import DatasetVersionSensor
 
 DAG_ID = "aria_text_tuning"
@@ -56,8 +57,11 @@ PARAMS = {
         type=["null", "string"],
         pattern=r"^gs://[a-z0-9][a-z0-9._-]{1,220}/.*$",
         title="Dataset URI override",
-        description="gs://bucket/prefix/ of the raw dataset files to train on. Empty: the run's own "
-        "version, gs://<aria_data_bucket>/<aria_dataset_prefix>/raw/v=<logical date>/.",
+        description="Empty: the run's own version, gs://<aria_data_bucket>/<aria_dataset_prefix>/raw/"
+        "v=<logical date>/. Or the folder of raw files to train on: gs://, a bucket name (lowercase "
+        "letters, digits, '.', '_', '-'), '/', then the folder, for example "
+        "gs://aria-datasets/aria-text/raw/v=2025-06-01/ (anything else is refused by the form's "
+        "pattern check).",
     ),
     "base_model": Param(
         DEFAULT_MODEL,
@@ -73,8 +77,8 @@ PARAMS = {
         type="string",
         enum=["TPU", "GPU"],
         title="Accelerator",
-        description="text-bison only. TPU: v3 pod, 64 cores, europe-west4. GPU: 8 x A100 80GB, "
-        "us-central1. Gemini: Vertex chooses the hardware.",
+        description="text-bison only, for example TPU. TPU: v3 pod, 64 cores, europe-west4. GPU: 8 x "
+        "A100 80GB, us-central1. Gemini: Vertex chooses the hardware.",
     ),
     "epochs": Param(
         3,
@@ -82,7 +86,8 @@ PARAMS = {
         minimum=1,
         maximum=20,
         title="Epochs",
-        description="Passes over the training split; the train steps are computed from it.",
+        description="Passes over the training split, a whole number from 1 to 20, for example 3; "
+        "text-bison's train steps are computed from it.",
     ),
     "train_steps": Param(
         None,
@@ -90,7 +95,8 @@ PARAMS = {
         minimum=1,
         maximum=20000,
         title="Train steps override",
-        description="text-bison only. Empty: ceil(epochs x train examples / batch size).",
+        description="text-bison only: 1 to 20000, for example 500. Empty: ceil(epochs x train "
+        "examples / batch size).",
     ),
     "batch_size": Param(
         None,
@@ -98,7 +104,8 @@ PARAMS = {
         minimum=1,
         maximum=1024,
         title="Batch size override",
-        description="Empty: the documented batch size of the accelerator and region.",
+        description="text-bison only: 1 to 1024, for example 24. Empty: the documented batch size of "
+        "the accelerator and region (24 on TPU, 8 on GPU).",
     ),
     "learning_rate_multiplier": Param(
         1.0,
@@ -106,12 +113,28 @@ PARAMS = {
         exclusiveMinimum=0,
         maximum=10,
         title="Learning-rate multiplier",
+        description="Scales the tuning method's own learning rate: 1.0 keeps it, 0.5 halves it, 2 "
+        "doubles it; above 0 and at most 10, for example 1.0. Lower it when the tuned model forgets "
+        "what the base model knew; raise it when tuning barely changes the answers.",
     ),
     "tuned_model_name": Param(
-        "ARIA-text", type="string", minLength=1, maxLength=128, title="Tuned model name"
+        "ARIA-text",
+        type="string",
+        minLength=1,
+        maxLength=128,
+        title="Tuned model name",
+        description="Display name of the parent model in the Vertex AI Model Registry: each run adds "
+        "a version to it (alias `candidate`, then `production` once it passes the gate). 1 to 128 "
+        "characters, for example ARIA-text.",
     ),
     "endpoint_name": Param(
-        "ARIA-text-endpoint", type="string", minLength=1, maxLength=128, title="Endpoint name"
+        "ARIA-text-endpoint",
+        type="string",
+        minLength=1,
+        maxLength=128,
+        title="Endpoint name",
+        description="Display name of the Vertex AI endpoint that serves the model (created when no "
+        "endpoint has it). 1 to 128 characters, for example ARIA-text-endpoint.",
     ),
     "traffic_percentage": Param(
         100,
@@ -136,7 +159,8 @@ PARAMS = {
         False,
         type="boolean",
         title="Dry run",
-        description="Validate the data and plan the run only: no tuning, no spend.",
+        description="On: validate the data and plan the run (time and cost) only: no tuning, no "
+        "spend. For example on, for a first look at a new version.",
     ),
     "allow_unmanifested": Param(
         False,
@@ -156,6 +180,15 @@ PARAMS = {
     ),
 }
 
+# Every description ends with an example of a valid value; what each task runs with is logged by it.
+add_examples(PARAMS)
+#: The params the Python tasks read (the operators' come from their templates, found at the end).
+PARAMS_USED_BY: dict[str, list[str]] = {
+    "resolve_dataset_version": ["dataset_uri", "base_model"],
+    "prepare_dataset": ["base_model", "accelerator", "epochs", "train_steps", "batch_size"],
+    "dry_run_or_tune": ["dry_run"],
+}
+
 default_args = {
     "owner": "aria-ml",
     "retries": 2,
@@ -163,6 +196,8 @@ default_args = {
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=30),
     "execution_timeout": dt.timedelta(hours=1),
+    # Each task logs the params it uses, and says when one sits on a bound the form clamps to.
+    "on_execute_callback": log_params_used_by(PARAMS_USED_BY, {n: p.schema for n, p in PARAMS.items()}),
 }
 
 with DAG(
@@ -390,3 +425,7 @@ connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default 
     chain(tune, register, clean_up, deploy, quality_gate)
     chain([tune, register], clean_up)
     register >> deploy
+
+# The operators' params, from their templates; each task's on_execute_callback looks itself up here.
+for _task_id, _names in params_in_templates(dag.tasks).items():
+    PARAMS_USED_BY.setdefault(_task_id, _names)
