@@ -236,24 +236,43 @@ connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default 
 """,
 ) as dag:
 
-    @task(doc_md="Resolves the dataset version of this run: the `dataset_uri` param or `raw/v=<ds>/`.")
+    @task(
+        doc_md="Resolves the dataset version of this run: the `dataset_uri` param; else, for a manual "
+        "run, the newest complete version (its manifest verifies), failing at once when there is none; "
+        "else (scheduled, backfill) `raw/v=<ds>/`.",
+        retries=0,
+    )
     def resolve_dataset_version(**context) -> dict[str, str]:
         from airflow.sdk import Variable
 
-        bucket = Variable.get("aria_data_bucket", default="aria-datasets")
-        prefix = Variable.get("aria_dataset_prefix", default="aria-text")
-        uri = context["params"]["dataset_uri"] or f"gs://{bucket}/{prefix}/raw/v={context['ds']}/"
-        uri = uri if uri.endswith("/") else uri + "/"
-        source_bucket, _, source_prefix = uri.removeprefix("gs://").partition("/")
-        version = source_prefix.rstrip("/").rsplit("/", 1)[-1] or context["ds"]
-        model = context["params"]["base_model"]
-        return {
-            "uri": uri,
-            "bucket": source_bucket,
-            "prefix": source_prefix,
-            "version": version,
-            "prepared_uri": f"gs://{bucket}/{prefix}/prepared/{version}/{model}/",
-        }
+        try:
+            from airflow.sdk.exceptions import AirflowFailException
+        except ImportError:  # Airflow 3.1
+            from airflow.exceptions import AirflowFailException
+
+        from aria_tuning.hooks.gcs import StorageHook
+        from aria_tuning.newest_version import newest_complete_version
+        from aria_tuning.run_dataset import NoCompleteVersion, resolve_run_dataset
+
+        run_type = context["dag_run"].run_type
+        try:
+            chosen = resolve_run_dataset(
+                dataset_uri=context["params"]["dataset_uri"],
+                run_type=str(getattr(run_type, "value", run_type)),
+                ds=context.get("ds"),
+                bucket=Variable.get("aria_data_bucket", default="aria-datasets"),
+                dataset_prefix=Variable.get("aria_dataset_prefix", default="aria-text"),
+                model=context["params"]["base_model"],
+                newest=lambda b, p: newest_complete_version(StorageHook().storage_client, b, p),
+            )
+        except NoCompleteVersion as exc:
+            # Nothing to wait for: fail now and free the DAG's one run slot for a run that can work.
+            raise AirflowFailException(str(exc)) from exc
+        print(
+            f"This run trains on dataset version {chosen['version']} ({chosen['uri']}), chosen by "
+            f"{chosen['chosen_by']}"
+        )
+        return chosen
 
     version = resolve_dataset_version()
 

@@ -1,11 +1,13 @@
-"""Registers the ARIA-text operator extra links (Vertex AI console pages) with Airflow.
+"""Registers the ARIA-text operator extra links (Vertex AI console pages) and the run-notes listener.
 
-Links must be known to the plugin manager to render on the serialized DAG in the UI.
+Links must be known to the plugin manager to render on the serialized DAG in the UI; the listener
+(`aria_tuning.run_notes`) names each run after the dataset version it trains on.
 """
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
+from aria_tuning import run_notes
 from aria_tuning.links import VertexConsoleLink, VertexEndpointLink, VertexModelLink, VertexTuningJobLink
 
 
@@ -17,3 +19,4 @@ class AriaTuningPlugin(AirflowPlugin):
         VertexModelLink(),
         VertexEndpointLink(),
     ]
+    listeners = [run_notes]
