@@ -238,8 +238,8 @@ connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default 
 
     @task(
         doc_md="Resolves the dataset version of this run: the `dataset_uri` param; else, for a manual "
-        "run, the newest complete version (its manifest verifies), failing at once when there is none; "
-        "else (scheduled, backfill) `raw/v=<ds>/`.",
+        "run, `raw/v=<ds>/` if it is complete (its manifest verifies), or the newest complete version, "
+        "failing at once when there is none; else (scheduled, backfill) `raw/v=<ds>/`.",
         retries=0,
     )
     def resolve_dataset_version(**context) -> dict[str, str]:
@@ -251,9 +251,10 @@ connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default 
             from airflow.exceptions import AirflowFailException
 
         from aria_tuning.hooks.gcs import StorageHook
-        from aria_tuning.newest_version import newest_complete_version
+        from aria_tuning.newest_version import is_complete, newest_complete_version
         from aria_tuning.run_dataset import NoCompleteVersion, resolve_run_dataset
 
+        storage_client = StorageHook().storage_client
         run_type = context["dag_run"].run_type
         try:
             chosen = resolve_run_dataset(
@@ -263,7 +264,8 @@ connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default 
                 bucket=Variable.get("aria_data_bucket", default="aria-datasets"),
                 dataset_prefix=Variable.get("aria_dataset_prefix", default="aria-text"),
                 model=context["params"]["base_model"],
-                newest=lambda b, p: newest_complete_version(StorageHook().storage_client, b, p),
+                newest=lambda b, p: newest_complete_version(storage_client, b, p),
+                is_complete=lambda b, p: is_complete(storage_client, b, p),
             )
         except NoCompleteVersion as exc:
             # Nothing to wait for: fail now and free the DAG's one run slot for a run that can work.

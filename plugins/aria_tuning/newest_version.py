@@ -56,13 +56,18 @@ def version_folders(storage_client: storage.Client, bucket: str, raw_prefix: str
     return sorted(names, reverse=True)
 
 
+def is_complete(storage_client: storage.Client, bucket: str, prefix: str) -> bool:
+    """Whether the version at `prefix` is published: its manifest verifies against GCS."""
+    return check(storage_client, bucket, prefix).status == COMPLETE
+
+
 def newest_complete_version(storage_client: storage.Client, bucket: str, raw_prefix: str) -> Search:
     """Search `gs://bucket/raw_prefix` newest first for a version whose manifest verifies."""
     raw_prefix = raw_prefix if raw_prefix.endswith("/") else raw_prefix + "/"
     search = Search(bucket, raw_prefix)
     for prefix in version_folders(storage_client, bucket, raw_prefix):
         outcome = check(storage_client, bucket, prefix)
-        if outcome.status == COMPLETE:
+        if outcome.status == COMPLETE:  # one listing and one manifest read per version looked at
             search.newest = prefix
             return search
         name = prefix[len(raw_prefix) :].rstrip("/")

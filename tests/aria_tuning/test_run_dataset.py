@@ -5,13 +5,20 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from aria_tuning.newest_version import Search, newest_complete_version
-from aria_tuning.run_dataset import BY_LOGICAL_DATE, BY_NEWEST, BY_URI, NoCompleteVersion, resolve_run_dataset
+from aria_tuning.newest_version import Search, is_complete, newest_complete_version
+from aria_tuning.run_dataset import (
+    BY_LOGICAL_DATE,
+    BY_NEWEST,
+    BY_OWN_COMPLETE,
+    BY_URI,
+    NoCompleteVersion,
+    resolve_run_dataset,
+)
 
 BUCKET = "aria-datasets"
 
 
-def resolve(search: Search | None = None, **overrides: object) -> dict[str, str]:
+def resolve(search: Search | None = None, own_complete: bool = False, **overrides: object) -> dict[str, str]:
     def newest(bucket: str, raw: str) -> Search:
         assert search is not None, "looked for the newest version when it should not have"
         return search
@@ -24,6 +31,7 @@ def resolve(search: Search | None = None, **overrides: object) -> dict[str, str]
         "dataset_prefix": "aria-text",
         "model": "gemini-3.5-flash",
         "newest": newest,
+        "is_complete": lambda bucket, prefix: own_complete,
         **overrides,
     }
     return resolve_run_dataset(**arguments)  # type: ignore[arg-type]
@@ -37,6 +45,14 @@ def test_a_manual_run_without_a_uri_trains_the_newest_complete_version_not_today
     )
     assert chosen["chosen_by"] == BY_NEWEST
     assert chosen["prepared_uri"] == "gs://aria-datasets/aria-text/prepared/v=2025-06-15/gemini-3.5-flash/"
+
+
+def test_a_manual_run_dated_on_a_complete_version_trains_that_one() -> None:
+    chosen = resolve(own_complete=True, ds="2025-06-01")
+    assert (
+        chosen["uri"] == "gs://aria-datasets/aria-text/raw/v=2025-06-01/"
+        and chosen["chosen_by"] == BY_OWN_COMPLETE
+    )
 
 
 @pytest.mark.parametrize("run_type", ["scheduled", "backfill"])
@@ -78,6 +94,8 @@ def test_the_newest_published_version_is_found_in_gcs_and_unpublished_newer_ones
     for version in ("2025-06-01", "2025-06-08"):
         upload_version(version, prefix=prefix, client=client)
     upload_version("2025-06-15", prefix=prefix, client=client, manifest=False)  # still uploading
+    assert is_complete(client, "aria-datasets", f"{prefix}/raw/v=2025-06-01/")
+    assert not is_complete(client, "aria-datasets", f"{prefix}/raw/v=2025-06-15/")
 
     search = newest_complete_version(client, "aria-datasets", f"{prefix}/raw")
     assert search.newest == f"{prefix}/raw/v=2025-06-08/"
