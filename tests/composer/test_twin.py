@@ -5,7 +5,7 @@ from the twin venv's site-packages, and the twin's versions equal to the image l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture
-def twin_factory(tmp_path: Path, twin_venv: TwinVenv) -> Iterator[type[ComposerTwin]]:
+def twin_factory(tmp_path: Path, twin_venv: TwinVenv) -> Iterator[Callable[[str], ComposerTwin]]:
+    """Start twins of a layout; each is stopped (processes, emulators, PostgreSQL) when the test ends."""
     started: list[ComposerTwin] = []
 
     def start(layout: str) -> ComposerTwin:
@@ -32,7 +33,7 @@ def twin_factory(tmp_path: Path, twin_venv: TwinVenv) -> Iterator[type[ComposerT
         started.append(twin)
         return twin.start()
 
-    yield start  # type: ignore[misc]
+    yield start
     for twin in started:
         twin.stop()
 
@@ -53,7 +54,9 @@ def test_twin_venv_versions_equal_the_image_list_for_every_shared_package(twin_v
     assert "aria-vertex-tuning" not in installed  # the image; the deploy adds our package
 
 
-def test_old_plugins_layout_fails_naming_the_component_and_the_module(twin_factory) -> None:
+def test_old_plugins_layout_fails_naming_the_component_and_the_module(
+    twin_factory: Callable[[str], ComposerTwin],
+) -> None:
     twin = twin_factory("plugins")
     with pytest.raises(ComponentImportError) as failed:
         twin.wait_dag_or_import_failure(timeout=300)
@@ -69,7 +72,9 @@ def test_old_plugins_layout_fails_naming_the_component_and_the_module(twin_facto
     )
 
 
-def test_deployed_layout_runs_the_dag_end_to_end_in_every_component(twin_factory) -> None:
+def test_deployed_layout_runs_the_dag_end_to_end_in_every_component(
+    twin_factory: Callable[[str], ComposerTwin],
+) -> None:
     twin = twin_factory("wheel")
     twin.wait_dag_or_import_failure(timeout=300)
     assert twin.venv is not None
