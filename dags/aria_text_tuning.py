@@ -11,11 +11,12 @@ import datetime as dt
 import os
 
 from airflow.sdk import DAG, Asset, Param, chain, task
+from aria_tuning import promotion
 from aria_tuning.catalog import DEFAULT_MODEL, model_names, price_guide
 from aria_tuning.operators.deploy import DeployModelOperator
 from aria_tuning.operators.quality import QualityGateOperator
 from aria_tuning.operators.registry import RegisterModelOperator
-from aria_tuning.operators.teardown import CleanUpTuningOutputsOperator
+from aria_tuning.operators.teardown import CleanUpTuningOutputsOperator, TearDownEndpointOperator
 from aria_tuning.operators.tuning import VertexTuningOperator
 from aria_tuning.run_params import add_examples, log_params_used_by, params_in_templates
 from aria_tuning.sensors import DatasetVersionSensor
@@ -145,15 +146,53 @@ PARAMS = {
         description="Share of the endpoint's traffic the new version gets once it passes the gate; "
         "below 100 is a canary.",
     ),
-    "quality_threshold": Param(
-        0.35,
+    "evaluation_metrics": Param(
+        list(promotion.DEFAULT_METRICS),
+        type="array",
+        items={"type": "string", "enum": sorted(promotion.METRICS)},
+        minItems=1,
+        title="Evaluation metrics",
+        description="Computation-based metrics of Vertex's Gen AI evaluation service (evaluateInstances) "
+        "scored on every held-out prompt for the candidate and the champion.",
+    ),
+    "primary_metric": Param(
+        promotion.DEFAULT_PRIMARY,
+        type="string",
+        enum=sorted(promotion.METRICS),
+        title="Primary metric",
+        description="The metric the promotion rule compares (one of the evaluation metrics).",
+    ),
+    "promotion_tolerance": Param(
+        promotion.DEFAULT_TOLERANCE,
         type="number",
         minimum=0,
         maximum=1,
-        title="Quality threshold",
-        description="Minimum score to promote: the mean of the exact-match rate and the mean text "
-        "similarity (0..1) of the answers to held-out eval prompts. Generated answers rarely match "
-        "word for word, so 0.35 asks for about 0.7 similarity.",
+        title="Promotion tolerance",
+        description="How much lower than the champion's the candidate's mean primary metric may be.",
+    ),
+    "promotion_floor": Param(
+        promotion.DEFAULT_FLOOR,
+        type="number",
+        minimum=0,
+        maximum=1,
+        title="Promotion floor",
+        description="The candidate's mean primary metric must be at least this, whatever the champion's.",
+    ),
+    "evaluation_prompts": Param(
+        50,
+        type="integer",
+        minimum=1,
+        maximum=1000,
+        title="Evaluation prompts",
+        description="Held-out prompts sent to each of the candidate and the champion (the first N).",
+    ),
+    "evaluation_concurrency": Param(
+        4,
+        type="integer",
+        minimum=1,
+        maximum=16,
+        title="Evaluation concurrency",
+        description="Prompts in flight at once per endpoint (429/5xx answers are retried).",
     ),
     "dry_run": Param(
         False,
@@ -416,36 +455,71 @@ connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default 
         trigger_rule="none_skipped",
     )
 
-    deploy = DeployModelOperator(
-        task_id="deploy_model",
-        doc_md="Deploys the registered version to the endpoint (created if missing).",
+    deploy_for_evaluation = DeployModelOperator(
+        task_id="deploy_for_evaluation",
+        doc_md="Deploys the registered version, all traffic, to the evaluation endpoint "
+        "(`<endpoint_name>-eval`, created if missing): it serves no users, and what is measured there "
+        "is the very version that would be promoted.",
         model_version=xcom("register_model", "model_version"),
-        endpoint_display_name="{{ params.endpoint_name }}",
-        traffic_percentage="{{ params.traffic_percentage }}",
+        endpoint_display_name="{{ params.endpoint_name }}-eval",
+        traffic_percentage=100,
+        console_link=False,  # the endpoint is deleted after the evaluation
         poll_interval=min(VERTEX_POLL_SECONDS, 15.0),
         execution_timeout=dt.timedelta(hours=2),
     )
 
     quality_gate = QualityGateOperator(
         task_id="quality_gate",
-        doc_md="Sends held-out eval prompts to the endpoint, scores the answers and promotes the "
-        "version (alias `production`, full traffic) only above `quality_threshold`.",
-        endpoint=xcom("deploy_model", "endpoint"),
+        doc_md="Champion vs challenger: the same held-out prompts go to the candidate (evaluation "
+        "endpoint) and to the version holding `production` (the base model on the first run); Vertex's "
+        "Gen AI evaluation service scores both. Passes only if the candidate is within "
+        "`promotion_tolerance` of the champion on `primary_metric` and at least `promotion_floor`; "
+        "otherwise the candidate gets the alias `rejected` and production is left as it is.",
+        endpoint=xcom("deploy_for_evaluation", "endpoint"),
         model_version=xcom("register_model", "model_version"),
         eval_data_uri=xcom("prepare_dataset", "eval_uri"),
         base_model="{{ params.base_model }}",
-        threshold="{{ params.quality_threshold }}",
-        max_prompts=20,
-        retries=0,
+        production_endpoint="{{ params.endpoint_name }}",
+        metrics="{{ params.evaluation_metrics }}",
+        primary_metric="{{ params.primary_metric }}",
+        tolerance="{{ params.promotion_tolerance }}",
+        floor="{{ params.promotion_floor }}",
+        max_prompts="{{ params.evaluation_prompts }}",
+        concurrency="{{ params.evaluation_concurrency }}",
         execution_timeout=dt.timedelta(minutes=30),
+    )
+
+    tear_down_evaluation = TearDownEndpointOperator(
+        task_id="tear_down_evaluation",
+        doc_md="Undeploys everything from the evaluation endpoint and deletes it, whatever the gate "
+        "decided and also when it failed: nothing deployed for evaluation keeps billing.",
+        location=f"projects/{PROJECT}/locations/" + xcom("prepare_dataset", "plan", "region"),
+        endpoint_display_name="{{ params.endpoint_name }}-eval",
+        poll_interval=min(VERTEX_POLL_SECONDS, 15.0),
+        trigger_rule="none_skipped",
+    )
+
+    deploy = DeployModelOperator(
+        task_id="deploy_model",
+        doc_md="Deploys the version that passed the gate to the production endpoint (created if "
+        "missing); once it takes all the traffic it gets the alias `production` and older versions "
+        "are undeployed.",
+        model_version=xcom("register_model", "model_version"),
+        endpoint_display_name="{{ params.endpoint_name }}",
+        traffic_percentage=100,
+        undeploy_older=True,
+        alias="production",
+        poll_interval=min(VERTEX_POLL_SECONDS, 15.0),
+        execution_timeout=dt.timedelta(hours=2),
     )
 
     branch = dry_run_or_tune()
     chain(version, wait_for_version, prepared, branch)
     chain(branch, [dry_run_report(prepared), tune])
-    chain(tune, register, clean_up, deploy, quality_gate)
+    chain(tune, register, clean_up, deploy_for_evaluation, quality_gate, deploy)
     chain([tune, register], clean_up)
-    register >> deploy
+    register >> deploy_for_evaluation
+    chain([deploy_for_evaluation, quality_gate], tear_down_evaluation)
 
 # The operators' params, from their templates; each task's on_execute_callback looks itself up here.
 for _task_id, _names in params_in_templates(dag.tasks).items():

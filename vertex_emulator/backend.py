@@ -15,6 +15,7 @@ from vertex_emulator.datasets import GcsReader
 from vertex_emulator.endpoints import Endpoints
 from vertex_emulator.exceptions import FailedPrecondition, InvalidArgument, NotFound
 from vertex_emulator.jobs import JobService
+from vertex_emulator.model_evaluations import ModelEvaluations
 from vertex_emulator.operations import Operations
 from vertex_emulator.pipelines import Pipelines
 from vertex_emulator.registry import ModelRegistry
@@ -47,6 +48,7 @@ class Backend:
         self.gcs = GcsReader(settings.gcs_endpoint)
         self.operations = Operations(self)
         self.models = ModelRegistry(self)
+        self.model_evaluations = ModelEvaluations(self)
         self.endpoints = Endpoints(self)
         self.serving = Serving(self)
         self.pipelines = Pipelines(self)
@@ -68,6 +70,7 @@ class Backend:
             "pipelineJobs": self.store.count("pipelineJobs"),
             "tuningJobs": self.store.count("tuningJobs"),
             **self.models.count(),
+            "modelEvaluations": self.store.count("modelEvaluations"),
             "endpoints": self.store.count("endpoints"),
             "operations": self.store.count("operations"),
         }

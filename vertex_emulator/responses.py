@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from vertex_emulator import evaluation
 from vertex_emulator.backend import Backend
 from vertex_emulator.exceptions import EmulatorError
 from vertex_emulator.names import paginate
@@ -124,6 +125,20 @@ def delete_model_version(backend: Backend, req: dict[str, Any]) -> Reply:
     return Reply(OPERATION, backend.models.delete_version(req["name"]))
 
 
+def import_model_evaluation(backend: Backend, req: dict[str, Any]) -> Reply:
+    evaluation = backend.model_evaluations.import_evaluation(req["parent"], req.get("modelEvaluation", {}))
+    return Reply("ModelEvaluation", evaluation)
+
+
+def get_model_evaluation(backend: Backend, req: dict[str, Any]) -> Reply:
+    return Reply("ModelEvaluation", backend.model_evaluations.get(req["name"]))
+
+
+def list_model_evaluations(backend: Backend, req: dict[str, Any]) -> Reply:
+    evaluations = backend.model_evaluations.list(req["parent"])
+    return _page(req, evaluations, "modelEvaluations", "ListModelEvaluationsResponse")
+
+
 # -- EndpointService ------------------------------------------------------------------------
 def create_endpoint(backend: Backend, req: dict[str, Any]) -> Reply:
     operation = backend.endpoints.create(req["parent"], req.get("endpoint", {}), req.get("endpointId", ""))
@@ -178,6 +193,11 @@ def generate_content(backend: Backend, req: dict[str, Any]) -> Reply:
         req["model"], req.get("contents", []), req.get("generationConfig")
     )
     return Reply("GenerateContentResponse", response)
+
+
+# -- EvaluationService ----------------------------------------------------------------------
+def evaluate_instances(backend: Backend, req: dict[str, Any]) -> Reply:
+    return Reply("EvaluateInstancesResponse", evaluation.evaluate_instances(req))
 
 
 # -- Operations -----------------------------------------------------------------------------

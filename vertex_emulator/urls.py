@@ -92,6 +92,27 @@ ROUTES: tuple[Route, ...] = (
             None,
             r.delete_model_version,
         ),
+        Route(
+            "POST",
+            f"{{parent={LOC}/models/*}}/evaluations:import",
+            "ImportModelEvaluationRequest",
+            "*",
+            r.import_model_evaluation,
+        ),
+        Route(
+            "GET",
+            f"{{parent={LOC}/models/*}}/evaluations",
+            "ListModelEvaluationsRequest",
+            None,
+            r.list_model_evaluations,
+        ),
+        Route(
+            "GET",
+            f"{{name={LOC}/models/*/evaluations/*}}",
+            "GetModelEvaluationRequest",
+            None,
+            r.get_model_evaluation,
+        ),
     ),
     *_service(
         "EndpointService",
@@ -141,6 +162,16 @@ ROUTES: tuple[Route, ...] = (
             "GenerateContentRequest",
             "*",
             r.generate_content,
+        ),
+    ),
+    *_service(
+        "EvaluationService",
+        Route(
+            "POST",
+            f"{{location={LOC}}}:evaluateInstances",
+            "EvaluateInstancesRequest",
+            "*",
+            r.evaluate_instances,
         ),
     ),
     *_service(

@@ -64,5 +64,9 @@ class VertexJobFailed(VertexError):
         self.state = state
 
 
+class EvaluationEndpointError(VertexError):
+    """An endpoint asked during an evaluation did not answer (after retries): nothing was scored."""
+
+
 class QualityGateFailed(AriaTuningError):
-    """The deployed candidate scored below the quality threshold."""
+    """The candidate lost to the champion or stayed below the floor: it is not promoted."""

@@ -14,6 +14,7 @@ from airflow.sdk import Context
 
 from aria_tuning.errors import ConfigurationError, VertexError
 from aria_tuning.hooks.endpoints import EndpointHook
+from aria_tuning.hooks.models import ModelRegistryHook
 from aria_tuning.links import VertexEndpointLink
 from aria_tuning.operators.base import VertexBaseOperator, fail_without_retry
 from aria_tuning.resources import (
@@ -53,6 +54,8 @@ class DeployModelOperator(VertexBaseOperator):
         endpoint_display_name: str = "ARIA-text-endpoint",
         traffic_percentage: int | str = 100,
         undeploy_older: bool = False,
+        alias: str | None = None,
+        console_link: bool = True,
         machine_type: str | None = None,
         min_replica_count: int = 1,
         max_replica_count: int = 1,
@@ -66,6 +69,10 @@ class DeployModelOperator(VertexBaseOperator):
         self.endpoint_display_name = endpoint_display_name
         self.traffic_percentage = traffic_percentage
         self.undeploy_older = undeploy_older
+        # Given once the version takes all the endpoint's traffic (e.g. `production`).
+        self.alias = alias
+        # False for an endpoint the run deletes afterwards (evaluation): no link to a page that goes away.
+        self.console_link = console_link
         self.machine_type = machine_type
         self.min_replica_count = min_replica_count
         self.max_replica_count = max_replica_count
@@ -95,7 +102,8 @@ class DeployModelOperator(VertexBaseOperator):
         endpoint = self.endpoints.get_or_create(
             location_of(self.model_version), self.endpoint_display_name, self.operation_timeout
         )
-        VertexEndpointLink.persist(context, endpoint_console_url(endpoint.name))
+        if self.console_link:
+            VertexEndpointLink.persist(context, endpoint_console_url(endpoint.name))
         return self._deploy_once(endpoint)
 
     def execute_after_in_flight(self, context: Context, event: dict[str, Any]) -> dict[str, Any] | None:
@@ -169,12 +177,16 @@ class DeployModelOperator(VertexBaseOperator):
             raise VertexError(
                 f"{self.model_version} is not deployed after the deploy operation", resource=endpoint_name
             )
-        result = {
+        result: dict[str, Any] = {
             "endpoint": endpoint_name,
             "deployed_model_id": deployed_id,
             "model_version": self.model_version,
             "traffic_split": dict(endpoint.traffic_split),
             "deployed": deployed,
         }
+        if self.alias and result["traffic_split"].get(deployed_id) == 100:
+            model = self.model_version.split("@", 1)[0]
+            self.hook(ModelRegistryHook).move_alias(model, self.model_version, self.alias)
+            result["alias"] = self.alias
         self.log.info("Deployment: %s", result)
         return result

@@ -62,7 +62,7 @@ def flow(dag_id: str, model: str, train_file: str) -> DAG:
             model_version=xcom("register", "model_version"),
             eval_data_uri=f"{DATA}/{fmt}_eval.jsonl",
             base_model=model,
-            threshold=0.8,
+            floor=0.8,
             max_prompts=4,
         )
         tune >> register >> deploy >> gate

@@ -1,4 +1,4 @@
-"""The quality gate against the Vertex emulator: a good model is promoted, a bad one serves nothing."""
+"""The quality gate against the Vertex emulator: champion vs challenger, where no user traffic goes."""
 
 from __future__ import annotations
 
@@ -6,31 +6,31 @@ import uuid
 from typing import Any
 
 import pytest
-from aria_tuning.errors import QualityGateFailed
+from airflow.sdk.exceptions import AirflowFailException
+from aria_tuning.errors import EvaluationEndpointError
 from aria_tuning.hooks import VertexHook
 from aria_tuning.operators.quality import QualityGateOperator
 from aria_tuning.resources import resource_region
 
 from tests.aria_tuning.conftest import Emulator, new_ti, run_direct, tuning_operator
-from tests.aria_tuning.operators.test_registry_deploy import deploy, endpoint_state
+from tests.aria_tuning.operators.test_registry_deploy import deploy, endpoint_state, register
 
 # Every test runs on both Vertex transports: gRPC (what Google Cloud uses) and REST.
 pytestmark = pytest.mark.usefixtures("transport")
 
 
-def versioned(model: str) -> str:
-    return model if "@" in model else f"{model}@1"
-
-
-def gate(deployed: dict[str, Any], eval_uri: str, base_model: str, threshold: float = 0.8) -> Any:
+def gate(
+    candidate: dict[str, Any], eval_uri: str, base_model: str, production: str = "no-such-endpoint", **kw: Any
+) -> Any:
     operator = QualityGateOperator(
         task_id="quality_gate",
-        endpoint=deployed["endpoint"],
-        model_version=deployed["model_version"],
+        endpoint=candidate["endpoint"],
+        model_version=candidate["model_version"],
         eval_data_uri=eval_uri,
         base_model=base_model,
-        threshold=threshold,
+        production_endpoint=production,
         max_prompts=4,
+        **kw,
     )
     return run_direct(operator, new_ti("quality_gate"))
 
@@ -41,61 +41,124 @@ def aliases(version: str) -> list[str]:
     )
 
 
+def names() -> tuple[str, str, str]:
+    tag = uuid.uuid4().hex[:6]
+    return f"ARIA-text-{tag}", f"ARIA-ep-{tag}", f"ARIA-ep-{tag}-eval"
+
+
+def production_state(endpoint: str) -> bytes:
+    """The production endpoint byte for byte: deployed models, traffic split, update time."""
+    state = endpoint_state(endpoint)
+    return bytes(type(state).serialize(state))
+
+
 @pytest.mark.parametrize(
     ("model", "eval_key"), [("text-bison@001", "palm_eval"), ("gemini-2.5-flash", "gemini_eval")]
 )
-def test_a_good_model_is_promoted(vertex: str, datasets: dict[str, str], model: str, eval_key: str) -> None:
-    tuned = run_direct(tuning_operator(datasets, model), new_ti())
-    deployed = deploy(
-        versioned(tuned["tuned_model"]), f"ARIA-ep-{uuid.uuid4().hex[:6]}", traffic_percentage=10
-    )
-    report = gate(deployed, datasets[eval_key], model)
-    assert report["passed"] and report["score"] == 1.0 and report["count"] == 4
-    assert report["samples"][0]["answer"] == report["samples"][0]["expected"]
-    assert "production" in aliases(deployed["model_version"])
-    assert dict(endpoint_state(deployed["endpoint"]).traffic_split) == {deployed["deployed_model_id"]: 100}
-
-
-def test_the_gate_blocks_a_bad_model_and_it_serves_nothing(
-    vertex: str, datasets: dict[str, str], emulator: Emulator
+def test_a_good_model_beats_the_base_model(
+    vertex: str, datasets: dict[str, str], model: str, eval_key: str
 ) -> None:
-    tuned = run_direct(tuning_operator(datasets, training_data_uri=datasets["palm_wrong"]), new_ti())
-    deployed = deploy(versioned(tuned["tuned_model"]), f"ARIA-ep-{uuid.uuid4().hex[:6]}")
-    assert dict(endpoint_state(deployed["endpoint"]).traffic_split) == {deployed["deployed_model_id"]: 100}
-    with pytest.raises(QualityGateFailed) as failed:
-        gate(deployed, datasets["palm_eval"], "text-bison@001")
-    message = str(failed.value)
-    assert (
-        deployed["model_version"] in message
-        and deployed["endpoint"] in message
-        and "below the threshold" in message
-    )
-    assert "production" not in aliases(deployed["model_version"])
-    after = endpoint_state(deployed["endpoint"])
-    assert dict(after.traffic_split) == {}
-    assert [d.id for d in after.deployed_models] == []  # undeployed: no node-hours billed for it
+    parent, _, evaluation = names()
+    registered = register(run_direct(tuning_operator(datasets, model), new_ti()), parent)
+    candidate = deploy(registered["model_version"], evaluation)
+    report = gate(candidate, datasets[eval_key], model)
+    assert report["passed"] and report["count"] == 4
+    assert report["champion"]["kind"] == "base model" and report["champion"]["model"] == model
+    assert report["candidate"]["aggregates"] == {"exact_match": 1.0, "bleu": 1.0, "rouge_l": 1.0}
+    # The base model echoes (tagged): its scores are the baseline the candidate had to beat.
+    assert report["champion"]["aggregates"]["exact_match"] == 0.0
+    assert report["champion"]["aggregates"]["rouge_l"] < 0.5
+    row = report["prompts"][0]
+    assert row["candidate"] == row["expected"] and row["champion"].startswith(f"[{model}]")
+    assert row["scores"]["candidate"]["exact_match"] == 1.0
+    assert "production" not in aliases(registered["model_version"])  # the gate decides, the rollout promotes
 
 
-def test_a_failed_candidate_hands_traffic_back_to_production(vertex: str, datasets: dict[str, str]) -> None:
-    from tests.aria_tuning.operators.test_registry_deploy import register
-
-    parent, endpoint = f"ARIA-text-{uuid.uuid4().hex[:6]}", f"ARIA-ep-{uuid.uuid4().hex[:6]}"
+def test_a_worse_candidate_is_refused_rejected_and_production_is_untouched(
+    vertex: str, datasets: dict[str, str]
+) -> None:
+    parent, production, evaluation = names()
     good = register(run_direct(tuning_operator(datasets), new_ti()), parent)
-    production = deploy(good["model_version"], endpoint)
-    assert gate(production, datasets["palm_eval"], "text-bison@001")["passed"]
+    deploy(good["model_version"], production, alias="production")
+    before = production_state(deploy(good["model_version"], production)["endpoint"])
 
     bad = register(
         run_direct(tuning_operator(datasets, training_data_uri=datasets["palm_wrong"]), new_ti()), parent
     )
-    candidate = deploy(bad["model_version"], endpoint, traffic_percentage=100)
-    assert candidate["traffic_split"] == {candidate["deployed_model_id"]: 100}  # production: deployed, 0%
-    with pytest.raises(QualityGateFailed):
-        gate(candidate, datasets["palm_eval"], "text-bison@001")
-
-    after = endpoint_state(candidate["endpoint"])
-    assert dict(after.traffic_split) == {production["deployed_model_id"]: 100}
-    assert [d.id for d in after.deployed_models] == [production["deployed_model_id"]]
-    assert "production" in aliases(good["model_version"]) and "production" not in aliases(
-        bad["model_version"]
+    candidate = deploy(bad["model_version"], evaluation)
+    with pytest.raises(AirflowFailException) as refused:
+        gate(candidate, datasets["palm_eval"], "text-bison@001", production)
+    message = str(refused.value)
+    assert (
+        bad["model_version"] in message
+        and "below the floor" in message
+        and "worse than the champion" in message
     )
-    assert "candidate" in aliases(bad["model_version"])
+    assert "rejected" in aliases(bad["model_version"]) and "production" not in aliases(bad["model_version"])
+    assert "production" in aliases(good["model_version"])
+    assert production_state(deploy(good["model_version"], production)["endpoint"]) == before
+
+
+def test_the_champion_is_the_version_serving_production(vertex: str, datasets: dict[str, str]) -> None:
+    parent, production, evaluation = names()
+    first = register(run_direct(tuning_operator(datasets), new_ti()), parent)
+    deploy(first["model_version"], production, alias="production")
+    second = register(run_direct(tuning_operator(datasets), new_ti()), parent)
+    report = gate(
+        deploy(second["model_version"], evaluation), datasets["palm_eval"], "text-bison@001", production
+    )
+    # Same data, same answers: not worse than the champion, so it passes the relative rule.
+    assert report["passed"]
+    assert report["champion"] == {
+        "model": first["model_version"],
+        "kind": "model version",
+        "asked": deploy(first["model_version"], production)["endpoint"],
+        "aggregates": report["candidate"]["aggregates"],
+    }
+
+
+def test_transient_endpoint_errors_are_retried(
+    vertex: str, datasets: dict[str, str], emulator: Emulator
+) -> None:
+    parent, _, evaluation = names()
+    registered = register(run_direct(tuning_operator(datasets), new_ti()), parent)
+    candidate = deploy(registered["model_version"], evaluation)
+    endpoint_id = candidate["endpoint"].rsplit("/", 1)[1]
+    emulator.fault(status=503, rate=1.0, method="POST", path=f"endpoints/{endpoint_id}:predict", count=2)
+    emulator.fault(status=429, rate=1.0, method="POST", path=":evaluateInstances", count=1)
+    assert gate(candidate, datasets["palm_eval"], "text-bison@001", concurrency=1)["passed"]
+    assert all(rule["hits"] >= 1 for rule in emulator.fault_rules())
+
+
+def test_an_endpoint_that_does_not_answer_is_an_error_not_a_score(
+    vertex: str, datasets: dict[str, str], emulator: Emulator
+) -> None:
+    parent, _, evaluation = names()
+    registered = register(run_direct(tuning_operator(datasets), new_ti()), parent)
+    candidate = deploy(registered["model_version"], evaluation)
+    endpoint_id = candidate["endpoint"].rsplit("/", 1)[1]
+    emulator.fault(status=400, rate=1.0, method="POST", path=f"endpoints/{endpoint_id}:predict")
+    with pytest.raises(EvaluationEndpointError, match="an endpoint error, not a score") as failed:
+        gate(candidate, datasets["palm_eval"], "text-bison@001")
+    assert candidate["endpoint"] in str(failed.value) and "prompt line 1" in str(failed.value)
+    assert not {"rejected", "production"} & set(aliases(registered["model_version"]))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"metrics": ["exact_match", "meteor"]}, "unknown evaluation metrics"),
+        ({"primary_metric": "bleu", "metrics": ["rouge_l"]}, "is not one of the metrics"),
+        ({"floor": 1.5}, "within 0..1"),
+        ({"concurrency": 0}, "concurrency"),
+    ],
+)
+def test_bad_parameters_fail_without_retry_before_any_call(
+    vertex: str, datasets: dict[str, str], overrides: dict[str, Any], message: str
+) -> None:
+    fake = {
+        "endpoint": "projects/p/locations/europe-west4/endpoints/1",
+        "model_version": "projects/p/locations/europe-west4/models/1@1",
+    }
+    with pytest.raises(AirflowFailException, match=message):
+        gate(fake, datasets["palm_eval"], "text-bison@001", **overrides)
