@@ -20,13 +20,20 @@ from aria_tuning.operators.teardown import CleanUpTuningOutputsOperator, TearDow
 from aria_tuning.operators.tuning import VertexTuningOperator
 from aria_tuning.run_params import add_examples, log_params_used_by, params_in_templates
 from aria_tuning.sensors import DatasetVersionSensor
+from aria_tuning.timetables import BackfillOnlyTimetable
 
 DAG_ID = "aria_text_tuning"
 
 # Parse-time settings that are not cloud locations: how often to run and how fast to poll.
-# "none" turns the schedule off (manual and backfill runs only), as `make up` does by default.
+# "none" turns the schedule off (manual runs only, no backfill); "backfill" keeps the weekly intervals for
+# backfills and manual runs but starts no run by itself, as `make up` does by default.
 _schedule = os.environ.get("ARIA_TUNING_SCHEDULE", "@weekly")
-SCHEDULE = None if _schedule.lower() in ("", "none") else _schedule
+if _schedule.lower() in ("", "none"):
+    SCHEDULE: object = None
+elif _schedule.lower() == "backfill":
+    SCHEDULE = BackfillOnlyTimetable("@weekly", "UTC")
+else:
+    SCHEDULE = _schedule
 CATCHUP = os.environ.get("ARIA_TUNING_CATCHUP", "false").lower() == "true"
 UPLOAD_INACTIVITY_SECONDS = float(os.environ.get("ARIA_UPLOAD_INACTIVITY_SECONDS", "600"))
 SENSOR_POKE_SECONDS = float(os.environ.get("ARIA_SENSOR_POKE_SECONDS", "60"))
@@ -261,14 +268,19 @@ with DAG(
 (or → `dry_run_report` when **dry_run** is set).
 
 ### Dataset versions
-Each run trains on one version, by default `gs://<aria_data_bucket>/<aria_dataset_prefix>/raw/v=<ds>/`
-(Variables `aria_data_bucket`, default `aria-datasets`; `aria_dataset_prefix`, default `aria-text`).
-Retrain over past versions with a backfill, one run at a time:
+Each run trains on one version under `gs://<aria_data_bucket>/<aria_dataset_prefix>/raw/` (Variables
+`aria_data_bucket`, default `aria-datasets`; `aria_dataset_prefix`, default `aria-text`), and its note names
+it. Scheduled runs and backfills: `raw/v=<ds>/`, waited for. Manual runs: **dataset_uri** if set; else
+`raw/v=<logical date>/` when it is already complete, else the newest complete version; with none, the run
+fails at once saying where it looked. Retrain one version: trigger with **dataset_uri** set to its folder
+(a logical date already used says "Conflict": clear the logical date, or clear the old run's tasks).
+Retrain a range of past versions with a backfill, one run at a time:
 `airflow backfill create --dag-id aria_text_tuning --from-date 2025-06-01 --to-date 2025-06-15`.
 
 ### Configuration
 Variables `aria_project`, `aria_data_bucket`, `aria_dataset_prefix`, `aria_pipeline_root`; the
-connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default `@weekly`;
+connection `google_cloud_default`. Environment: `ARIA_TUNING_SCHEDULE` (default `@weekly`; `backfill`:
+weekly intervals for backfills and manual runs, no scheduled run;
 `none`: manual runs only),
 `ARIA_TUNING_CATCHUP`, `ARIA_UPLOAD_INACTIVITY_SECONDS`, `ARIA_SENSOR_POKE_SECONDS`,
 `ARIA_VERTEX_POLL_SECONDS`, `ARIA_RETRY_DELAY_SECONDS`.

@@ -7,6 +7,7 @@ machine's packages (ARIA_DB=postgres). Every process it starts is recorded in a 
 
     python -m scripts.local_airflow up [--db sqlite|postgres] [--port 8080]
     python -m scripts.local_airflow down
+    eval "$(python -m scripts.local_airflow env)"   # the airflow CLI against that Airflow
 """
 
 from __future__ import annotations
@@ -197,13 +198,45 @@ def airflow_env(
         "ARIA_UPLOAD_INACTIVITY_SECONDS": os.environ.get("ARIA_UPLOAD_INACTIVITY_SECONDS", "15"),
         "ARIA_SENSOR_POKE_SECONDS": os.environ.get("ARIA_SENSOR_POKE_SECONDS", "5"),
         "ARIA_VERTEX_POLL_SECONDS": os.environ.get("ARIA_VERTEX_POLL_SECONDS", "2"),
-        # Locally the DAG runs when a person triggers it: an unpaused weekly schedule would start this
-        # week's run at once and, with max_active_runs=1, make manual runs queue behind its sensor.
-        "ARIA_TUNING_SCHEDULE": os.environ.get("ARIA_TUNING_SCHEDULE", "none"),
+        # Locally the DAG runs when a person triggers it or backfills it: an unpaused weekly schedule
+        # would start this week's run at once and, with max_active_runs=1, make manual runs queue behind
+        # its sensor; `none` would grey out Backfill. `backfill` keeps the weekly intervals, starts nothing.
+        "ARIA_TUNING_SCHEDULE": os.environ.get("ARIA_TUNING_SCHEDULE", "backfill"),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
     env.update(extra or {})
     return env
+
+
+#: The settings of `airflow_env` (everything else it passes on is the caller's own environment).
+_OWN_SETTINGS = ("AIRFLOW_", "AIRFLOW__", "ARIA_", "STORAGE_EMULATOR_HOST", "PYTHONPATH")
+
+
+def env_file(home: Path) -> Path:
+    """Where `up` records the settings it gave Airflow, for `env` (the CLI against the same Airflow)."""
+    return home / "env.json"
+
+
+def save_env(home: Path, env: dict[str, str]) -> None:
+    """Record the settings `airflow_env` chose (not the inherited environment) for `env`."""
+    own = {k: v for k, v in env.items() if k.startswith(_OWN_SETTINGS)}
+    env_file(home).write_text(json.dumps(own, indent=2, sort_keys=True) + "\n")
+
+
+def env(args: argparse.Namespace) -> int:
+    """Print `export` lines that point the `airflow` CLI at the Airflow `up` started (AIRFLOW_HOME, its
+    database, DAG and plugin folders, the emulators): `eval "$(python -m scripts.local_airflow env)"`."""
+    import shlex
+
+    path = env_file(Path(args.run_dir).resolve() / "airflow")
+    if not path.exists():
+        print(f"echo 'No {path}: start Airflow with make up first' >&2; false")
+        return 1
+    recorded = json.loads(path.read_text())
+    for key in sorted(recorded):
+        print(f"export {key}={shlex.quote(recorded[key])}")
+    print(f'export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"')
+    return 0
 
 
 def write_admin_password(home: Path, password: str | None = None) -> str:
@@ -295,6 +328,7 @@ def up(args: argparse.Namespace) -> int:
         if not secret_file.exists():
             secret_file.write_text(secrets.token_urlsafe(32))
         env = airflow_env(home, db_url, args.port, gcs_url, vertex_url, secret_file.read_text().strip())
+        save_env(home, env)
         password = write_admin_password(home, os.environ.get("ARIA_AIRFLOW_PASSWORD"))
         print(f"Migrating the metadata database ({args.db}) ...", flush=True)
         migrate(env, logs)
@@ -309,7 +343,8 @@ def up(args: argparse.Namespace) -> int:
         f"  emulators: GCS {gcs_url}, Vertex AI {vertex_url}\n"
         f"  sample dataset versions: {', '.join(uris)}\n"
         "  Trigger `aria_text_tuning` with a logical date of one of those versions (e.g. 2025-06-01),\n"
-        "  or set the `dataset_uri` param to one of them. Stop everything with `make down`."
+        "  or set the `dataset_uri` param to one of them. Stop everything with `make down`.\n"
+        '  The airflow CLI against this Airflow: eval "$(python -m scripts.local_airflow env)"'
     )
     return 0
 
@@ -339,7 +374,7 @@ def down(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["up", "down"])
+    parser.add_argument("action", choices=["up", "down", "env"])
     parser.add_argument("--run-dir", default=str(REPO / ".run"))
     parser.add_argument("--db", choices=["sqlite", "postgres"], default=os.environ.get("ARIA_DB", "sqlite"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("AIRFLOW_PORT", "8080")))
@@ -349,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     grpc_port = int(os.environ.get("VERTEX_GRPC_PORT", "9025"))
     parser.add_argument("--vertex-grpc-port", type=int, default=grpc_port, help="0: none")
     args = parser.parse_args(argv)
-    return up(args) if args.action == "up" else down(args)
+    return {"up": up, "down": down, "env": env}[args.action](args)
 
 
 if __name__ == "__main__":
