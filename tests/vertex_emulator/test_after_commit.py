@@ -106,7 +106,7 @@ def test_an_after_commit_timeout_lets_the_client_give_up_on_a_create_that_landed
     api: Any, transport: str, gpu_parent: str, fault: AddFault
 ) -> None:
     fault(
-        when="after", mode="timeout", latencyMs=5_000, method="POST", path=f"{gpu_parent}/endpoints$", count=1
+        when="after", mode="timeout", latencyMs=2_000, method="POST", path=f"{gpu_parent}/endpoints$", count=1
     )
     with pytest.raises(TIMED_OUT[transport]):
         create_endpoint(api, gpu_parent, "late", timeout=0.5)
