@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from aria_tuning import run_progress
 from aria_tuning import vertex_jobs as vj
 from aria_tuning.catalog import TuningMethod
 from aria_tuning.hooks.base import is_transient, vertex_message
@@ -105,6 +106,9 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
     FAILED/EXPIRED carry Vertex's error message; CANCELLED says so; PAUSED keeps waiting.
     `expected_seconds` (the plan's duration estimate) makes the polling finish-aware
     (`aria_tuning.poll_schedule`): sparse mid-run, every `poll_interval` from just before the end.
+    While the job runs, each poll logs its progress (`aria_tuning.run_progress`): tasks done, the
+    estimated step (`train_steps`), and when the plan (`expected_seconds`, `expected_range_seconds`)
+    expects it to end.
     """
 
     def __init__(
@@ -114,6 +118,8 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
         method: str,
         cancel_on_kill: bool = True,
         expected_seconds: float | None = None,
+        expected_range_seconds: Sequence[float] | None = None,
+        train_steps: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -121,6 +127,10 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
         self.method = str(TuningMethod(method))
         self.cancel_on_kill = bool(cancel_on_kill)
         self.expected_seconds = float(expected_seconds) if expected_seconds else None
+        self.expected_range_seconds = (
+            [float(s) for s in expected_range_seconds] if expected_range_seconds else None
+        )
+        self.train_steps = int(train_steps) if train_steps else None
         self._started_at = time.time()
 
     def _kwargs(self) -> dict[str, Any]:
@@ -129,6 +139,8 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
             "method": self.method,
             "cancel_on_kill": self.cancel_on_kill,
             "expected_seconds": self.expected_seconds,
+            "expected_range_seconds": self.expected_range_seconds,
+            "train_steps": self.train_steps,
             **self._common_kwargs(),
         }
 
@@ -151,7 +163,8 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
         if self._is_pipeline:
             return (
                 "name,state,error,createTime,startTime,"
-                "jobDetail.taskDetails.taskName,jobDetail.taskDetails.state"
+                "jobDetail.taskDetails.taskName,jobDetail.taskDetails.state,"
+                "jobDetail.taskDetails.startTime,jobDetail.taskDetails.parentTaskId"
             )
         return "name,state,error,createTime,startTime"
 
@@ -187,6 +200,8 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
                     if progress.get(task) != task_state:
                         self.log.info("%s: pipeline task %s is %s", self.job_name, task, task_state)
                 progress = current
+                if state == "RUNNING":
+                    self.log.info("%s: %s", self.job_name, self._progress_line(job))
                 if state in vj.TERMINAL:
                     try:
                         job = await self._get_job(hook, full=True)
@@ -203,6 +218,29 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
             raise
         finally:
             await hook.close()
+
+    def _progress_line(self, job: Any) -> str:
+        """How far the running job is, from what this poll read and what the plan expected."""
+        import datetime as dt
+
+        now = dt.datetime.now(dt.UTC)
+        since = job.start_time or job.create_time
+        tasks, running_since = [], None
+        if self._is_pipeline:
+            # The root DAG execution (the pipeline itself, no parent) is not one of its tasks.
+            details = [d for d in job.job_detail.task_details if d.parent_task_id]
+            tasks = [(d.task_name, vj.short_state(d.state)) for d in details]
+            running = [d for d in details if vj.short_state(d.state) == "RUNNING"]
+            running_since = running[-1].start_time if running and running[-1].start_time else None
+        return run_progress.progress_line(
+            started=since if since else dt.datetime.fromtimestamp(self._started_at, dt.UTC),
+            now=now,
+            tasks=tasks,
+            running_task_started=running_since,
+            train_steps=self.train_steps,
+            expected_seconds=self.expected_seconds,
+            expected_range_seconds=self.expected_range_seconds,
+        )
 
     def _next_sleep(self, job: Any, grow: bool) -> float:
         """The backoff's sleep; finish-aware when the plan knows the run's expected duration."""

@@ -145,6 +145,9 @@ class VertexTuningOperator(VertexBaseOperator):
                 cancel_on_kill=self.cancel_on_kill,
                 # The plan's duration estimate (text-bison; None for Gemini): finish-aware polling.
                 expected_seconds=self.plan.get("eta_seconds"),  # type: ignore[union-attr]  # validated
+                # For the progress the trigger logs: the plan's range, and its steps (pipeline).
+                expected_range_seconds=_eta_range(self.plan),  # type: ignore[arg-type]
+                train_steps=self.plan.get("train_steps"),  # type: ignore[union-attr]
                 poll_interval=self.poll_interval,
                 max_poll_interval=self.max_poll_interval,
                 transient_error_budget=self.transient_error_budget,
@@ -206,6 +209,11 @@ class VertexTuningOperator(VertexBaseOperator):
         )
         self.log.info("Tuning run in the Vertex AI console: %s", result["console_url"])
         return result
+
+
+def _eta_range(plan: dict[str, Any]) -> list[float] | None:
+    low, high = plan.get("eta_low_seconds"), plan.get("eta_high_seconds")
+    return [float(low), float(high)] if low and high else None
 
 
 def _duration(start: str | None, end: str | None) -> float | None:
