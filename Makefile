@@ -12,7 +12,7 @@ GCS_PORT ?= 9023
 VERTEX_PORT ?= 9024
 VERTEX_GRPC_PORT ?= 9025
 
-.PHONY: help venv test lint demo emulators emulators-stop bench bench-prep faults up down deploy-composer composer-twin clean
+.PHONY: help venv test test-random mutation lint demo emulators emulators-stop bench bench-prep faults up down deploy-composer clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -29,6 +29,12 @@ venv: $(STAMP) ## create or refresh .venv from the pinned requirements
 
 test: $(STAMP) ## run the whole test suite (starts and stops the emulators and Airflow it needs)
 	$(PY) -m pytest
+
+test-random: $(STAMP) ## the whole suite in a random order (pytest-randomly); SEED=N repeats one order
+	$(PY) -m pytest -p randomly $(if $(SEED),--randomly-seed=$(SEED))
+
+mutation: $(STAMP) ## mutmut on the money- and data-critical modules, their fast tests only -> bench/MUTATION.md; MODULES=a,b
+	$(PY) -m tests.mutation.run $(if $(MODULES),--modules $(MODULES))
 
 lint: $(STAMP) ## ruff (with Airflow's AIR3 rules) and mypy
 	$(VENV)/bin/ruff check .
@@ -52,11 +58,8 @@ up: $(STAMP) ## a real local Airflow (api-server :8080, scheduler, dag-processor
 down: ## stop exactly the processes `make up` started
 	@test -x $(PY) && $(PY) -m scripts.local_airflow down --run-dir $(RUN_DIR) || true
 
-deploy-composer: $(STAMP) ## aria_tuning as a wheel + PyPI package, the plugin and DAG to Cloud Composer 3 (COMPOSER_ENV; DRY_RUN=1 prints)
-	$(PY) -m scripts.deploy_composer
-
-composer-twin: $(STAMP) ## a local Composer 3 twin (Airflow 3.3.1 venv, PostgreSQL, 2 triggerers): its tests, old layout and end to end
-	$(PY) -m pytest tests/composer -rA
+deploy-composer: ## upload dags/ plugins/ include/ and requirements to Cloud Composer (COMPOSER_ENV, COMPOSER_LOCATION; DRY_RUN=1 prints)
+	bash scripts/deploy_composer.sh
 
 bench-prep: $(STAMP) ## data-prep benchmark: 1M examples (~0.5 GB) validate+convert+split, MB/s, peak RSS, pandas baseline
 	$(PY) -m bench.prep_bench

@@ -5,9 +5,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from aria_tuning.dataprep.digests import DigestSet, digests_of
 from aria_tuning.dataprep.split_rule import count_candidates, eval_cut, eval_size, eval_threshold
 from aria_tuning.dataprep.split_writer import SplitWriter
+from aria_tuning.errors import PlanError
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -112,3 +114,14 @@ def _split(lines: list[bytes], fraction: float, blocks: list[int]) -> tuple[set[
         held_out = set(Path(out, "eval.jsonl").read_bytes().splitlines())
     assert len(held_out) == n_eval
     return train, held_out
+
+
+def test_the_rules_edges_are_exact() -> None:
+    cut = eval_cut(0.1)  # odd: a digest can sit exactly on it
+    assert cut % 2 == 1 and count_candidates([cut - 2, cut, cut + 2], 0.1) == 1  # below the cut only
+    with pytest.raises(PlanError) as refused:
+        eval_cut(1.0)
+    assert str(refused.value) == "eval_fraction must be in [0, 1), got 1.0"
+    with pytest.raises(ValueError) as refused_n:
+        eval_threshold(lambda: iter([1, 3, 5]), 4)
+    assert str(refused_n.value) == "n_eval=4 is more than the 3 digests"
