@@ -53,6 +53,7 @@ def test_credentials_come_from_the_provider_hook(monkeypatch: pytest.MonkeyPatch
 
 
 def _api_errors() -> list[tuple[Exception, bool]]:
+    import requests
     from google.api_core import exceptions as e
 
     return [
@@ -64,6 +65,8 @@ def _api_errors() -> list[tuple[Exception, bool]]:
         (e.PermissionDenied("no"), False),
         (e.InvalidArgument("bad"), False),
         (ConnectionResetError("reset"), True),
+        (requests.exceptions.ConnectionError("reset by peer"), True),  # what the REST transports raise
+        (requests.exceptions.ChunkedEncodingError("reply broke off"), True),
         (ValueError("bug"), False),
     ]
 

@@ -66,9 +66,21 @@ def is_transient(exc: BaseException) -> bool:
         return exc.transient
     if isinstance(exc, api_exceptions.GoogleAPICallError):
         return exc.code in TRANSIENT_CODES or isinstance(exc, api_exceptions.DeadlineExceeded)
+    # The REST transports raise requests' own ConnectionError (an OSError, not the builtin one) when a
+    # connection is reset or refused, and ChunkedEncodingError when a reply breaks off; api-core's own
+    # `if_transient_error` retries both (google/api_core/retry/retry_base.py).
+    from requests import exceptions as requests_exceptions
+
     return isinstance(
         exc,
-        (api_exceptions.RetryError, auth_exceptions.TransportError, ConnectionError, asyncio.TimeoutError),
+        (
+            api_exceptions.RetryError,
+            auth_exceptions.TransportError,
+            ConnectionError,
+            asyncio.TimeoutError,
+            requests_exceptions.ConnectionError,
+            requests_exceptions.ChunkedEncodingError,
+        ),
     )
 
 

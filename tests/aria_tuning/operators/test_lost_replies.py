@@ -24,7 +24,7 @@ LOST = {"503": {"status": 503}, "drop": {"mode": "drop"}}
 #: The lost replies the hook's api-core Retry repeats (`hooks.base.is_transient`). A reset REST
 #: connection is requests' ConnectionError, which `is_transient` does not count (api-core's own
 #: `if_transient_error` does): the create is not repeated and the task's retry re-attaches instead.
-RETRIED_BY_THE_HOOK = {("grpc", "503"), ("grpc", "drop"), ("rest", "503")}
+RETRIED_BY_THE_HOOK = {("grpc", "503"), ("grpc", "drop"), ("rest", "503"), ("rest", "drop")}
 GEMINI = "gemini-2.5-flash"
 
 
