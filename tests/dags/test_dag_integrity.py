@@ -51,9 +51,10 @@ def test_wiring_is_the_documented_flow_without_cycles(dag: Any) -> None:
     assert seen == len(dag.tasks)
 
 
-#: Retries that differ from default_args' 2: one TPU run per try is the quota; a sensor's timeout
-#: would only fail again. (A refusing quality gate fails without retry; its retries are for endpoints.)
-RETRIES = {"tune": 1}
+#: Retries that differ from default_args' 2: one TPU run per try is the quota; a sensor's timeout, or
+#: a manual run with no complete dataset version to resolve, would only fail again. (A refusing
+#: quality gate fails without retry; its retries are for endpoints.)
+RETRIES = {"tune": 1, "resolve_dataset_version": 0}
 SENSOR_RETRIES = 0
 
 
