@@ -243,7 +243,9 @@ default_args = {
     "max_retry_delay": dt.timedelta(minutes=30),
     "execution_timeout": dt.timedelta(hours=1),
     # Each task logs the params it uses, and says when one sits on a bound the form clamps to.
-    "on_execute_callback": log_params_used_by(PARAMS_USED_BY, {n: p.schema for n, p in PARAMS.items()}),
+    "on_execute_callback": log_params_used_by(
+        PARAMS_USED_BY, {n: p.schema for n, p in PARAMS.items()}, {n: p.value for n, p in PARAMS.items()}
+    ),
 }
 
 with DAG(

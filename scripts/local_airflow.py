@@ -185,9 +185,14 @@ def airflow_env(
         "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
-        # Task-log servers of the LocalExecutor workers and of the triggerer (0.0.0.0 by Airflow's design).
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_server_ports[0]),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(log_server_ports[1]),
+        # Task-log servers of the LocalExecutor workers and of the triggerer (0.0.0.0 by Airflow's design);
+        # the environment's own settings win, so a second `up` (the browser test's) can use free ports.
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": os.environ.get(
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", str(log_server_ports[0])
+        ),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": os.environ.get(
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT", str(log_server_ports[1])
+        ),
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
         "STORAGE_EMULATOR_HOST": gcs_url,
         "ARIA_VERTEX_API_ENDPOINT": vertex_url,

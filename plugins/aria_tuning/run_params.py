@@ -24,9 +24,12 @@ _BOUNDS = (
 )
 
 
-def describe(name: str, value: Any, schema: Mapping[str, Any], conf: Mapping[str, Any]) -> str:
-    """One log line: `name` = value, whether the run's conf set it, and the bound it hit, if any."""
-    origin = "set for this run" if name in conf else "the param's default"
+def describe(
+    name: str, value: Any, schema: Mapping[str, Any], conf: Mapping[str, Any], default: Any = None
+) -> str:
+    """One log line: `name` = value, whether the run's conf chose it, and the bound it hit, if any."""
+    # The trigger form sends every param, so a value in the conf may still be the default.
+    origin = "set for this run" if name in conf and conf[name] != default else "the param's default"
     line = f"Runs with {name} = {value!r} ({origin})"
     for key, label, side in _BOUNDS:
         bound = schema.get(key)
@@ -47,10 +50,11 @@ def describe_all(
     values: Mapping[str, Any],
     schemas: Mapping[str, Mapping[str, Any]],
     conf: Mapping[str, Any] | None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """`describe` for each of `names` that has a value."""
-    sent = conf or {}
-    return [describe(n, values[n], schemas.get(n, {}), sent) for n in names if n in values]
+    sent, known = conf or {}, defaults or {}
+    return [describe(n, values[n], schemas.get(n, {}), sent, known.get(n)) for n in names if n in values]
 
 
 #: `params.epochs` or `params["epochs"]` inside a template.
@@ -100,7 +104,9 @@ def add_examples(params: Mapping[str, Any]) -> None:
 
 
 def log_params_used_by(
-    used_by: Mapping[str, Sequence[str]], schemas: Mapping[str, Mapping[str, Any]]
+    used_by: Mapping[str, Sequence[str]],
+    schemas: Mapping[str, Mapping[str, Any]],
+    defaults: Mapping[str, Any] | None = None,
 ) -> Callable[[Any], None]:
     """An `on_execute_callback` logging, for the task about to run, each param it uses (`used_by`:
     task id -> param names), from the run's params and `dag_run.conf`."""
@@ -110,7 +116,7 @@ def log_params_used_by(
         if not names:
             return
         conf = getattr(context.get("dag_run"), "conf", None) or {}
-        for line in describe_all(names, context["params"], schemas, conf):
+        for line in describe_all(names, context["params"], schemas, conf, defaults):
             log.info("%s", line)
 
     return log_params

@@ -61,3 +61,13 @@ def test_the_callback_logs_only_the_params_of_the_running_task(caplog: pytest.Lo
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2 and "epochs = 20 (set for this run): exactly the form's maximum" in lines[0]
     assert lines[1] == "Runs with batch_size = None (the param's default)"
+
+
+def test_a_default_the_form_sent_along_is_still_the_default() -> None:
+    assert (
+        describe("epochs", 3, EPOCHS, {"epochs": 3}, default=3)
+        == "Runs with epochs = 3 (the param's default)"
+    )
+    assert (
+        describe("epochs", 4, EPOCHS, {"epochs": 4}, default=3) == "Runs with epochs = 4 (set for this run)"
+    )
