@@ -1,5 +1,7 @@
 """A throw-away real Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor) on the
 emulators, for the fault suite (tests/faults) and the detection-latency benchmark (bench/detection.py).
+`triggerers=2` and `db="postgres"` give Cloud Composer's highly resilient layout: two triggerers on
+PostgreSQL; `triggerer_of` says which one runs a task's trigger (from the metadata DB).
 
 Built from scripts/local_airflow.py's pieces, on free ports and a throw-away AIRFLOW_HOME, with the
 Vertex emulator keeping its state on disk so it can be restarted mid-run. Its users drive it only from
@@ -11,6 +13,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
+import signal
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -22,7 +27,7 @@ from typing import Any
 
 from scripts import local_airflow as la
 from scripts.emulators import emulator_control, start_gcs_emulator, start_vertex_emulator
-from scripts.processes import Process, Server, free_port
+from scripts.processes import Process, Server, free_port, spawn
 
 DAG_ID = "aria_text_tuning"
 PROJECT = "aria-local"
@@ -58,6 +63,8 @@ class AirflowStack:
     base: Path
     seconds_per_step: float = 0.05
     extra_env: dict[str, str] = field(default_factory=dict)
+    triggerers: int = 1
+    db: str = "sqlite"  # or "postgres" (the machine's PostgreSQL, as `make up` runs it)
     gcs: Server | None = None
     vertex: Server | None = None
     gcs_url: str = ""
@@ -68,6 +75,10 @@ class AirflowStack:
     password: str = ""
     _token: str = ""
     _previous_gcs_host: str | None = None
+    _postgres_data: Path | None = None
+    #: Triggerer process name -> the id of its TriggererJob row (what trigger.triggerer_id holds).
+    triggerer_jobs: dict[str, int] = field(default_factory=dict)
+    _triggerer_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -92,21 +103,38 @@ class AirflowStack:
         home = self.base / "airflow"
         api_port = free_port()
         self.api_url = f"http://127.0.0.1:{api_port}"
+        if self.db == "postgres":
+            # Not under `base`: pytest's temporary folders are private to root, and PostgreSQL runs as
+            # the `postgres` user (start_postgres hands it this folder).
+            cluster = Path(tempfile.mkdtemp(prefix="aria-stack-postgres-"))
+            db_url, self._postgres_data = la.start_postgres(cluster, free_port())
+        else:
+            db_url = f"sqlite:///{home / 'airflow.db'}"
         self.env = _without_test_settings(
             lambda: la.airflow_env(
                 home,
-                f"sqlite:///{home / 'airflow.db'}",
+                db_url,
                 api_port,
                 self.gcs_url,
                 self.vertex_url,
                 secrets.token_urlsafe(32),
                 extra=self.extra_env,
+                log_server_ports=(free_port(), free_port()),
             )
         )
         self.password = la.write_admin_password(home, "faults-admin")
         la.migrate(self.env, self.logs)
         for started in la.start_airflow(self.env, self.logs):
             self.processes[started.name] = started
+        self.triggerer_jobs["triggerer"] = self._new_triggerer_job(set())
+        for number in range(2, self.triggerers + 1):
+            # Each triggerer serves its trigger logs on its own port (one machine, two "hosts").
+            name = f"triggerer-{number}"
+            self._triggerer_env[name] = {
+                **self.env,
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            }
+            self._start_triggerer(name)
         return self
 
     def stop(self) -> None:
@@ -117,6 +145,10 @@ class AirflowStack:
             self.vertex.stop()
         if self.gcs:
             self.gcs.stop()
+        if self._postgres_data is not None:
+            la.stop_postgres(self._postgres_data)
+            shutil.rmtree(self._postgres_data.parent, ignore_errors=True)
+            self._postgres_data = None
         if self._previous_gcs_host is None:
             os.environ.pop("STORAGE_EMULATOR_HOST", None)
         else:
@@ -132,9 +164,84 @@ class AirflowStack:
         self.vertex.restart()
 
     def restart(self, name: str) -> None:
-        """SIGTERM one Airflow process (e.g. the triggerer) and start a new one with the same config."""
+        """SIGTERM one Airflow process (e.g. the triggerer) and start a new one with the same config.
+
+        A process already gone (killed) is just started again.
+        """
         self.processes[name].stop()
-        self.processes[name] = la.start_airflow_process(name, self.env, self.logs)
+        if name in self.triggerer_jobs:
+            self._start_triggerer(name)
+        else:
+            self.processes[name] = la.start_airflow_process(name, self.env, self.logs)
+
+    def signal(self, name: str, sig: signal.Signals) -> None:
+        """Send `sig` to the process group of one Airflow process (its children too: a triggerer's
+        trigger runner, its log server), e.g. SIGKILL for a lost node, SIGSTOP/SIGCONT for a stalled one."""
+        process = self.processes[name]
+        if not process.running():
+            raise RuntimeError(f"{name} (pid {process.pid}) is not running: cannot send it {sig.name}")
+        os.killpg(process.pid, sig)
+
+    # --- triggerers and the metadata database ----------------------------------------------------
+
+    def _start_triggerer(self, name: str) -> None:
+        """Start `airflow triggerer` as `name` and record the TriggererJob row it creates."""
+        before = set(self._triggerer_job_ids())
+        env = self._triggerer_env.get(name, self.env)
+        self.processes[name] = spawn(name, [la.airflow_bin(), "triggerer"], self.logs, env, cwd=la.REPO)
+        self.triggerer_jobs[name] = self._new_triggerer_job(before)
+
+    def _triggerer_job_ids(self) -> list[int]:
+        rows = self.sql("SELECT id FROM job WHERE job_type = 'TriggererJob' ORDER BY id")
+        return [int(row[0]) for row in rows]
+
+    def _new_triggerer_job(self, before: set[int], timeout: float = 120) -> int:
+        """The id of the TriggererJob row that is not in `before` (one triggerer starts at a time)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            new = [job for job in self._triggerer_job_ids() if job not in before]
+            if new:
+                return new[-1]
+            time.sleep(0.5)
+        raise TimeoutError(f"no new TriggererJob row within {timeout:.0f}s; see {self.logs}/triggerer*.log")
+
+    def sql(self, query: str, **params: Any) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query on the metadata database (SQLite or PostgreSQL alike)."""
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+        try:
+            with engine.connect() as connection:
+                return [tuple(row) for row in connection.execute(sqlalchemy.text(query), params)]
+        finally:
+            engine.dispose()
+
+    def triggerer_of(self, run_id: str, task_id: str, dag_id: str = DAG_ID) -> str | None:
+        """The triggerer process running the task's trigger (trigger.triggerer_id -> job.id), if any."""
+        rows = self.sql(
+            "SELECT t.triggerer_id FROM task_instance ti JOIN trigger t ON t.id = ti.trigger_id "
+            "WHERE ti.dag_id = :dag_id AND ti.run_id = :run_id AND ti.task_id = :task_id",
+            dag_id=dag_id,
+            run_id=run_id,
+            task_id=task_id,
+        )
+        holder = rows[0][0] if rows else None
+        return next((name for name, job in self.triggerer_jobs.items() if job == holder), None)
+
+    def wait_triggerer_of(
+        self, run_id: str, task_id: str, other_than: str | None = None, timeout: float = 120
+    ) -> str:
+        """Wait until a triggerer (other than `other_than`) holds the task's trigger; its name."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            holder = self.triggerer_of(run_id, task_id)
+            if holder is not None and holder != other_than:
+                return holder
+            time.sleep(0.5)
+        raise TimeoutError(
+            f"no triggerer{' other than ' + other_than if other_than else ''} took the trigger of "
+            f"{task_id} in {run_id} within {timeout:.0f}s (held by {self.triggerer_of(run_id, task_id)})"
+        )
 
     # --- Airflow REST API ------------------------------------------------------------------------
 
@@ -144,13 +251,21 @@ class AirflowStack:
         request.add_header("Content-Type", "application/json")
         if auth:
             request.add_header("Authorization", f"Bearer {self.token()}")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                text = response.read().decode()
-        except urllib.error.HTTPError as exc:
-            raise ApiError(
-                f"{method} {path}: {exc.code} {exc.read().decode(errors='replace')[:500]}"
-            ) from exc
+        # A read is asked again when the api-server, starved of CPU, does not answer in time.
+        attempts = 3 if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    text = response.read().decode()
+                break
+            except urllib.error.HTTPError as exc:
+                raise ApiError(
+                    f"{method} {path}: {exc.code} {exc.read().decode(errors='replace')[:500]}"
+                ) from exc
+            except (TimeoutError, urllib.error.URLError):
+                if attempt == attempts:
+                    raise
+                time.sleep(1)
         return json.loads(text) if text else None
 
     def token(self) -> str:

@@ -378,3 +378,17 @@ def _wait_deployed(endpoint: str, expected: set[str], timeout: float = 60) -> No
             return
         time.sleep(0.2)
     raise AssertionError(f"{endpoint} serves {deployed}, expected {expected}")
+
+
+def test_a_job_that_ended_after_it_was_listed_is_reported_not_failed(
+    running_job: Any, emulator: Emulator
+) -> None:
+    """on_kill (or a person) may stop the job between the reconciler's list and its cancel."""
+    from aria_tuning.operators.reconcile import VertexReconcileOperator
+
+    name, _ = running_job
+    listed = rc.LabelledJob(name, "pipeline", "RUNNING", dict(_pipeline_job(name).labels), OLD)
+    emulator.force(name, "fail", "stopped meanwhile")
+    operator = VertexReconcileOperator(task_id="reconcile", project_id="aria-local", regions=["europe-west4"])
+    verdict = rc.Verdict("job", name, rc.CANCEL, "its task is failed")
+    assert operator._act_on_job(listed, verdict, dry_run=False).outcome == "already FAILED"

@@ -16,12 +16,17 @@ import pytest
 from scripts.airflow_stack import AirflowStack
 from tests.faults import checks
 
-#: Scenarios cheap enough for every `make test` (each costs one DAG run of about a minute).
-CI_SCENARIOS = frozenset({"s1", "s3", "s5", "s8"})
+#: Scenarios cheap enough for every `make test` (each costs one DAG run of about a minute). From
+#: test_two_triggerers.py (its own Airflow: two triggerers, PostgreSQL, ~2 min to start): the reconciler's
+#: orphan (r1) and unlabelled job (r3), and the first runs of the seeded soak; t1-t3 (~3 min each here)
+#: and r2 run in `make faults`.
+CI_SCENARIOS = frozenset({"s1", "s3", "s5", "s8", "r1", "r3", "soak"})
 #: Fast clocks and polls for the suite's Airflow; the DAG's shipped values are for real Vertex.
 SUITE_ENV = {
     # Periodic, so scenario 7 can backfill (the scheduler's own latest run is failed before each scenario).
     "ARIA_TUNING_SCHEDULE": "@weekly",
+    # The reconciler runs when a scenario triggers it, never on its hourly schedule.
+    "ARIA_RECONCILE_SCHEDULE": "none",
     "ARIA_SENSOR_POKE_SECONDS": "2",
     "ARIA_UPLOAD_INACTIVITY_SECONDS": "4",
     "ARIA_VERTEX_POLL_SECONDS": "2",
@@ -49,7 +54,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
 
 
-@pytest.fixture(scope="package")  # torn down (and its environment restored) before other packages run
+# Module scope: torn down (and its environment restored) before the next module, which may bring its own
+# stack (test_two_triggerers.py): never two Airflows at once on a small machine.
+@pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
     started = AirflowStack(tmp_path_factory.mktemp("faults"), extra_env=SUITE_ENV)
     try:

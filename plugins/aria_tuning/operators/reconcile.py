@@ -231,9 +231,18 @@ class VertexReconcileOperator(VertexBaseOperator):
             return verdict
         if dry_run:
             return _with_outcome(verdict, "dry run: not cancelled")
+        jobs = self.hook(TuningJobHook)
         try:
-            self.hook(TuningJobHook).cancel_job(job.name, TuningMethod(job.method))
+            jobs.cancel_job(job.name, TuningMethod(job.method))
         except VertexError as exc:
+            # Vertex refuses to cancel a job that ended (or began cancelling) since it was listed,
+            # e.g. by the trigger's on_kill: then there is nothing left to do.
+            try:
+                now = vj.short_state(jobs.get_job(job.name, TuningMethod(job.method)).get("state", ""))
+            except VertexError:
+                now = ""
+            if now in vj.TERMINAL or now in rc.STOPPING:
+                return _with_outcome(verdict, f"already {now}")
             return _with_outcome(verdict, f"failed: {exc}")
         return _with_outcome(verdict, "cancel requested")
 
