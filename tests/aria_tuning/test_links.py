@@ -13,9 +13,14 @@ def test_serialized_operator_keeps_its_console_links(airflow_db: None) -> None:
     from tests.aria_tuning.dags import components_flow
 
     dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(components_flow.palm_flow))
-    links = dag.get_task("tune").operator_extra_link_dict
-    assert {name: link.xcom_key for name, link in links.items()} == LINKS
-    assert set(dag.get_task("deploy").operator_extra_link_dict) == {VertexEndpointLink.name}
+    links = {
+        task: {name: link.xcom_key for name, link in dag.get_task(task).operator_extra_link_dict.items()}
+        for task in ("tune", "register", "deploy")
+    }
+    # Each link points at the resource the run keeps (#14): tune its run, register the kept version.
+    assert links["tune"] == {VertexTuningJobLink.name: VertexTuningJobLink.key}
+    assert links["register"] == {VertexModelLink.name: VertexModelLink.key}
+    assert links["deploy"] == {VertexEndpointLink.name: VertexEndpointLink.key}
 
 
 def test_plugin_registers_every_link() -> None:
