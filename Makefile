@@ -12,7 +12,7 @@ GCS_PORT ?= 9023
 VERTEX_PORT ?= 9024
 VERTEX_GRPC_PORT ?= 9025
 
-.PHONY: help venv test test-random mutation lint demo emulators emulators-stop bench bench-prep faults soak up down deploy-composer clean
+.PHONY: help venv test test-random mutation lint demo emulators emulators-stop bench bench-prep faults up down deploy-composer clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -33,8 +33,8 @@ test: $(STAMP) ## run the whole test suite (starts and stops the emulators and A
 test-random: $(STAMP) ## the whole suite in a random order (pytest-randomly); SEED=N repeats one order
 	$(PY) -m pytest -p randomly $(if $(SEED),--randomly-seed=$(SEED))
 
-mutation: $(STAMP) ## mutmut on the money- and data-critical modules, their fast tests only -> bench/MUTATION.md; MODULES=a,b
-	$(PY) -m tests.mutation.run $(if $(MODULES),--modules $(MODULES))
+mutation: $(STAMP) ## mutmut on the money- and data-critical modules, their fast tests only -> bench/MUTATION.md; MODULES=a,b; RETEST=1: survivors only
+	$(PY) -m tests.mutation.run $(if $(MODULES),--modules $(MODULES)) $(if $(RETEST),--retest)
 
 lint: $(STAMP) ## ruff (with Airflow's AIR3 rules) and mypy
 	$(VENV)/bin/ruff check .
@@ -69,10 +69,6 @@ bench: $(STAMP) ## all benchmarks (parse cost, 500 waits, slot-seconds, detectio
 
 faults: $(STAMP) ## the whole fault suite (8 scenarios on a real local Airflow); `make test` runs the CI subset
 	ARIA_FAULTS=all $(PY) -m pytest tests/faults -m faults -rA
-
-RUNS ?= 10
-soak: $(STAMP) ## RUNS DAG runs under faults drawn from SEED (two triggerers, PostgreSQL): invariants -> bench/SOAK.md
-	$(PY) -m bench.soak --runs $(RUNS) --seed $(or $(SEED),1)
 
 clean: ## remove run state and caches (keeps .venv)
 	rm -rf $(RUN_DIR) .pytest_cache .mypy_cache .ruff_cache

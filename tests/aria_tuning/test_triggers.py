@@ -302,3 +302,12 @@ def test_an_operation_that_cannot_be_read_is_an_error_event_naming_it(vertex: st
     event = asyncio.run(first_event(VertexOperationTrigger(operation_names=[missing], poll_interval=0.05)))
     assert event["status"] == "error" and event["operation"] == missing
     assert event["operations"] == [missing] and "not found" in event["message"].lower()
+
+
+def test_a_job_that_cannot_be_read_is_an_error_event_naming_it(vertex: str) -> None:
+    missing = "projects/aria-local/locations/europe-west4/pipelineJobs/aria-missing-job"
+    trigger = VertexTuningJobTrigger(job_name=missing, method="pipeline", poll_interval=0.05)
+    event = asyncio.run(first_event(trigger))
+    message = event.pop("message")
+    assert event == {"status": "error", "job": missing, "state": "UNKNOWN", "method": "pipeline"}
+    assert message.startswith("polling failed: ") and "not found" in message.lower()

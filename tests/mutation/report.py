@@ -47,8 +47,10 @@ class ModuleResult:
         return sorted(name for name, code in self.verdicts.items() if status(code) != "killed")
 
     def score(self, equivalent: Mapping[str, str]) -> float:
-        """Killed over mutants that could be killed (survivors shown equivalent left out)."""
-        killable = len(self.verdicts) - sum(name in equivalent for name in self.survivors())
+        """Killed over the checked mutants that could be killed (survivors shown equivalent left out;
+        mutants a stopped run never got to are not counted)."""
+        checked = {name for name, code in self.verdicts.items() if code is not None}
+        killable = len(checked) - sum(name in equivalent for name in self.survivors() if name in checked)
         return self.killed() / killable if killable else 1.0
 
 
@@ -74,9 +76,16 @@ def render(
     timings: Mapping[str, float],
     equivalent: Mapping[str, str],
     previous: Mapping[str, ModuleResult] | None = None,
+    retest: bool = False,
+    rebuilt: bool = False,
 ) -> str:
     modules = {**(previous or {}), **{r.name: r for r in fresh}}
     ran = ", ".join(f"{r.name} ({timings[r.name]:.0f} s)" for r in fresh)
+    if retest:
+        ran += " (--retest: the earlier run's survivors only, against the current tests)"
+    if rebuilt:
+        ran = "none (--report-only: rebuilt from the verdicts the last runs left in .run/mutation/)"
+    unchecked = {r.name: sum(code is None for code in r.verdicts.values()) for r in modules.values()}
     lines = [
         "# Mutation testing",
         "",
@@ -85,22 +94,27 @@ def render(
         f"{TARGET:.0%} of the mutants that are not equivalent killed, per module.",
         f"Last run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: {ran}.",
         "",
-        "| module | what it decides | mutants | killed | survived | equivalent | score |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| module | what it decides | mutants | killed | survived | equivalent | not checked | score |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in modules.values():
-        survivors = r.survivors()
+        survivors = [name for name in r.survivors() if r.verdicts[name] is not None]
         same = sum(name in equivalent for name in survivors)
         mark = "" if r.score(equivalent) >= TARGET else " (below target)"
         lines.append(
             f"| `{r.source}` | {r.what} | {len(r.verdicts)} | {r.killed()} | {len(survivors) - same} "
-            f"| {same} | {r.score(equivalent):.1%}{mark} |"
+            f"| {same} | {unchecked[r.name]} | {r.score(equivalent):.1%}{mark} |"
         )
     for r in modules.values():
         lines += ["", f"## {r.source}", "", "Tests: " + ", ".join(f"`{t}`" for t in r.tests) + "."]
-        survivors = r.survivors()
+        survivors = [name for name in r.survivors() if r.verdicts[name] is not None]
+        if unchecked[r.name]:
+            lines += [
+                "",
+                f"{unchecked[r.name]} mutants not checked: the run was stopped before it got to them.",
+            ]
         if not survivors:
-            lines += ["", "Every mutant killed."]
+            lines += ["", "Every checked mutant killed."]
             continue
         for name in survivors:
             code = r.verdicts[name]

@@ -1,0 +1,105 @@
+"""The operation trigger against the Vertex emulator: it waits while a deploy is held, reports success
+once every operation is done, and the first failed one (named, in Vertex's words) as an error."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from typing import Any
+
+import pytest
+from aria_tuning.triggers import VertexOperationTrigger
+
+from scripts.emulators import emulator_control
+from tests.aria_tuning.conftest import Emulator, first_event, roundtrip
+from tests.support import airflow as airflow_support
+
+# Every test runs on both Vertex transports: gRPC (what Google Cloud uses) and REST.
+pytestmark = pytest.mark.usefixtures("transport")
+
+REGION = "us-central1"
+PARENT = f"projects/aria-local/locations/{REGION}"
+FAST = {"poll_interval": 0.02, "max_poll_interval": 0.1}
+
+
+def held_deploys(vertex: str, count: int) -> list[str]:
+    """Names of `count` DeployModel operations the emulator holds in flight (one endpoint each)."""
+    from aria_tuning.hooks import VertexHook
+    from google.cloud import aiplatform_v1
+
+    hook = VertexHook()
+    models, endpoints = hook.client("model", REGION), hook.client("endpoint", REGION)
+    names = []
+    for _ in range(count):
+        upload = models.upload_model(
+            parent=PARENT, model=aiplatform_v1.Model(display_name=f"op-trigger-{uuid.uuid4().hex[:6]}")
+        ).result(timeout=30)
+        endpoint = endpoints.create_endpoint(
+            parent=PARENT, endpoint=aiplatform_v1.Endpoint(display_name="op-trigger")
+        ).result(timeout=30)
+        emulator_control(vertex, "operations:holdNext", {"type": "DeployModel", "path": endpoint.name})
+        deploying = endpoints.deploy_model(
+            endpoint=endpoint.name, deployed_model=aiplatform_v1.DeployedModel(model=upload.model)
+        )
+        names.append(deploying.operation.name)
+    return names
+
+
+def steer(vertex: str, name: str, verb: str, body: dict[str, Any] | None = None) -> None:
+    emulator_control(vertex, f"operations/{name}:{verb}", body or {})
+
+
+def run_until(trigger: VertexOperationTrigger, emulator: Emulator, then: Any) -> dict[str, Any]:
+    """Run the trigger; once it has polled every operation, do `then()`; its event."""
+
+    async def main() -> dict[str, Any]:
+        polls = {name: await asyncio.to_thread(emulator.calls, name) for name in trigger.operation_names}
+        waiting = asyncio.ensure_future(first_event(roundtrip(trigger)))
+        for name, before in polls.items():
+            await emulator.served(name, before + 1)
+        assert not waiting.done(), "the trigger fired while its operations were held"
+        await asyncio.to_thread(then)
+        return await asyncio.wait_for(waiting, 30)
+
+    return asyncio.run(main())
+
+
+def test_it_waits_for_held_operations_and_succeeds_when_all_are_done(
+    vertex: str, emulator: Emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = held_deploys(vertex, 2)
+    # Its own connection: google_cloud_default now leads nowhere, so a trigger ignoring it would fail.
+    monkeypatch.setenv("AIRFLOW_CONN_ARIA_OPERATIONS", os.environ[airflow_support.CONN_ENV])
+    monkeypatch.setenv(
+        airflow_support.CONN_ENV,
+        airflow_support.connection_json(airflow_support.connection_extra("http://127.0.0.1:1")),
+    )
+    trigger = VertexOperationTrigger(operation_names=names, gcp_conn_id="aria_operations", **FAST)
+    event = run_until(trigger, emulator, lambda: [steer(vertex, name, "release") for name in names])
+    assert event == {"status": "success", "operations": names}
+    captured = capsys.readouterr()
+    output = captured.out + captured.err
+    assert f"{names[0]}: done" in output and f"{names[1]}: done" in output
+
+
+def test_the_first_failed_operation_is_the_error_in_vertexs_words(vertex: str, emulator: Emulator) -> None:
+    names = held_deploys(vertex, 2)
+    trigger = VertexOperationTrigger(operation_names=names, **FAST)
+
+    def release_one_fail_the_other() -> None:
+        steer(vertex, names[0], "release")
+        steer(vertex, names[1], "fail", {"code": 8, "message": "Quota exceeded for custom model serving"})
+
+    event = run_until(trigger, emulator, release_one_fail_the_other)
+    assert event == {
+        "status": "error",
+        "operations": names,
+        "operation": names[1],
+        "message": "Quota exceeded for custom model serving",
+    }
+
+
+def test_no_operations_is_success_at_once() -> None:
+    event = asyncio.run(first_event(VertexOperationTrigger(operation_names=[])))
+    assert event == {"status": "success", "operations": []}
