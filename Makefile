@@ -12,7 +12,7 @@ GCS_PORT ?= 9023
 VERTEX_PORT ?= 9024
 VERTEX_GRPC_PORT ?= 9025
 
-.PHONY: help venv test test-random mutation lint demo emulators emulators-stop bench bench-prep faults up down deploy-composer clean
+.PHONY: help venv test test-random mutation lint demo emulators emulators-stop bench bench-prep faults soak up down deploy-composer clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -69,6 +69,10 @@ bench: $(STAMP) ## all benchmarks (parse cost, 500 waits, slot-seconds, detectio
 
 faults: $(STAMP) ## the whole fault suite (8 scenarios on a real local Airflow); `make test` runs the CI subset
 	ARIA_FAULTS=all $(PY) -m pytest tests/faults -m faults -rA
+
+RUNS ?= 10
+soak: $(STAMP) ## RUNS DAG runs under faults drawn from SEED (two triggerers, PostgreSQL): invariants -> bench/SOAK.md
+	$(PY) -m bench.soak --runs $(RUNS) --seed $(or $(SEED),1)
 
 clean: ## remove run state and caches (keeps .venv)
 	rm -rf $(RUN_DIR) .pytest_cache .mypy_cache .ruff_cache
