@@ -12,7 +12,7 @@ GCS_PORT ?= 9023
 VERTEX_PORT ?= 9024
 VERTEX_GRPC_PORT ?= 9025
 
-.PHONY: help venv test test-random mutation lint demo emulators emulators-stop bench bench-prep faults soak up down deploy-composer clean
+.PHONY: help venv test test-random mutation lint demo emulators emulators-stop bench bench-prep faults soak up down deploy-composer composer-twin clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -58,8 +58,11 @@ up: $(STAMP) ## a real local Airflow (api-server :8080, scheduler, dag-processor
 down: ## stop exactly the processes `make up` started
 	@test -x $(PY) && $(PY) -m scripts.local_airflow down --run-dir $(RUN_DIR) || true
 
-deploy-composer: ## upload dags/ plugins/ include/ and requirements to Cloud Composer (COMPOSER_ENV, COMPOSER_LOCATION; DRY_RUN=1 prints)
-	bash scripts/deploy_composer.sh
+deploy-composer: $(STAMP) ## aria_tuning as a wheel + PyPI package, the plugin and DAG to Cloud Composer 3 (COMPOSER_ENV; DRY_RUN=1 prints)
+	$(PY) -m scripts.deploy_composer
+
+composer-twin: $(STAMP) ## a local Composer 3 twin (Airflow 3.3.1 venv, PostgreSQL, 2 triggerers): its tests, old layout and end to end
+	$(PY) -m pytest tests/composer -rA
 
 bench-prep: $(STAMP) ## data-prep benchmark: 1M examples (~0.5 GB) validate+convert+split, MB/s, peak RSS, pandas baseline
 	$(PY) -m bench.prep_bench
