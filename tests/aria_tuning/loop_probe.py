@@ -92,6 +92,16 @@ class _LoopWatch:
                 self.blocking_io.append(f"{event} (blocking socket) {args[1] if len(args) > 1 else ''}")
 
 
+async def _watchdog(late: list[float], period: float = 0.1) -> None:
+    """What the triggerer itself runs (TriggerRunner.block_watchdog): sleep `period`, note how late it
+    woke. It also sees a loop thread starved of the GIL between callbacks, which no callback's time shows."""
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(period)
+        late.append(loop.time() - before - period)
+
+
 async def _probe(classpath: str, kwargs: dict[str, Any], watch: _LoopWatch) -> dict[str, Any]:
     from airflow.sdk._shared.module_loading import import_string
 
@@ -101,12 +111,19 @@ async def _probe(classpath: str, kwargs: dict[str, Any], watch: _LoopWatch) -> d
     import_cpu = time.thread_time() - started
     await asyncio.sleep(0)  # the triggerer creates triggers and runs them in separate loop steps
     trigger = trigger_class(**kwargs)
+    late: list[float] = []
+    watchdog = asyncio.ensure_future(_watchdog(late))
     watch.watching = True
     try:
         async for event in trigger.run():
-            return {"event": dict(event.payload), "import_cpu": round(import_cpu, 3)}
+            return {
+                "event": dict(event.payload),
+                "import_cpu": round(import_cpu, 3),
+                "watchdog_late": round(max(late, default=0.0), 3),
+            }
     finally:
         watch.watching = False
+        watchdog.cancel()
     raise RuntimeError(f"{classpath} ended without an event")
 
 

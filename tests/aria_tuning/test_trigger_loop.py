@@ -1,8 +1,9 @@
 """No trigger of ours holds the triggerer's event loop for more than 0.1 s, on either transport.
 
-Each trigger runs in a fresh interpreter (tests/aria_tuning/loop_probe.py) in asyncio debug mode, whose
-slow-callback check names every step that ran longer than the limit: the first imports of the Google
-clients, credentials, channel setup and file reads must happen off the loop or before it.
+Each trigger runs in a fresh interpreter (tests/aria_tuning/loop_probe.py) in asyncio debug mode: no loop
+step may compute for more than 0.1 s, no blocking I/O may run on the loop's thread (the first imports of
+the Google clients, credentials, channel setup, file reads go off the loop), and a watchdog like the
+triggerer's must not see the loop thread starved while that work runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from tests.support import airflow as airflow_support
 from tests.support.airflow import REPO
 
 LIMIT_SECONDS = 0.1
+#: How late a 0.1 s sleep on the loop may wake (the triggerer's blocked_main_thread_warning_threshold: 0.2 s).
+WATCHDOG_SECONDS = 0.3
 
 pytestmark = pytest.mark.usefixtures("transport")
 
@@ -53,9 +56,15 @@ def assert_never_blocked(report: dict[str, Any]) -> None:
     assert report["import_cpu"] < LIMIT_SECONDS, (
         f"importing the trigger took {report['import_cpu']}s{context}"
     )
+    # A loop thread starved of the GIL between callbacks (garbage collections during the first import of
+    # the Google clients in a worker thread held it for 0.6 s) shows only in a watchdog like the
+    # triggerer's own, which warns from 0.2 s; less than that is this shared machine's scheduling.
+    assert report["watchdog_late"] < WATCHDOG_SECONDS, (
+        f"the loop woke {report['watchdog_late']}s late{context}"
+    )
 
 
-@pytest.mark.parametrize("model", ["text-bison@001", "gemini-2.5-flash"])
+@pytest.mark.parametrize("model", ["text-bison@001", "gemini-3.5-flash"])
 def test_the_tuning_trigger_never_blocks_the_loop(vertex: str, datasets: dict[str, str], model: str) -> None:
     trigger = submit(
         tuning_operator(datasets, model, **({"train_steps": 20} if "bison" in model else {})), new_ti()

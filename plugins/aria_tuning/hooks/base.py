@@ -346,23 +346,7 @@ class AsyncVertexHook(VertexHook):
 
     def _load_off_loop(self) -> None:
         """Everything `async_client` would otherwise read, compute or import on the loop."""
-        # First imports that would otherwise happen lazily on the loop: the channel factory and the
-        # call-credentials plugin (grpc), error classes (on the first error), and the stdlib's strptime,
-        # which protobuf's JSON parser imports on the first timestamp of a REST answer.
-        import _strptime  # noqa: F401
-        import importlib
-
-        for module in (
-            "grpc._plugin_wrapping",
-            "grpc.aio",
-            "google.api_core.exceptions",
-            "google.auth.transport.grpc",
-            "google.auth.transport.requests",
-        ):
-            importlib.import_module(module)
-        from google.cloud import aiplatform_v1
-
-        getattr(aiplatform_v1, SERVICES[self.service].replace("Client", "AsyncClient"))
+        _import_google_clients()
         if self.transport == "grpc" and self.endpoint_override:
             _transport_class(self.service, asynchronous=True)
             self._grpc_root_certificates  # noqa: B018  # cached: the PEM file is read here, not on the loop
@@ -389,6 +373,45 @@ class AsyncVertexHook(VertexHook):
         if self._async_client is None:
             raise RuntimeError(f"{type(self).__name__}: call open() before using the client")
         return self._async_client
+
+
+def _import_google_clients() -> None:
+    """The first import of the Google client modules, in the calling (worker) thread, without stalling
+    the event loop's thread.
+
+    Importing google.cloud.aiplatform_v1 creates so many objects that the garbage collector runs full
+    collections during it, each holding the GIL for up to 0.6 s: the loop thread, though it has nothing to
+    compute, cannot run (the triggerer logged "async thread was blocked for 1.3 s"). So the collector is
+    paused for the import, and what it imported is frozen (`gc.freeze`: module objects live as long as the
+    process, no collection needs to walk them again; the process's other objects of that moment are
+    frozen with them, a one-time cost). Also the lazily imported pieces: the channel factory and the
+    call-credentials plugin (grpc), error classes (on the first error), and the stdlib's strptime, which
+    protobuf's JSON parser imports on the first timestamp of a REST answer.
+    """
+    import gc
+    import importlib
+    import sys
+
+    first = "google.cloud.aiplatform_v1" not in sys.modules
+    paused = first and gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        for module in (
+            "_strptime",
+            "grpc._plugin_wrapping",
+            "grpc.aio",
+            "google.api_core.exceptions",
+            "google.auth.transport.grpc",
+            "google.auth.transport.requests",
+            "google.cloud.aiplatform_v1",
+        ):
+            importlib.import_module(module)
+    finally:
+        if first:
+            gc.freeze()
+        if paused:
+            gc.enable()
 
 
 def _transport_class(service: str, asynchronous: bool, kind: str = "grpc") -> Any:
