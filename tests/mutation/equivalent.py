@@ -36,6 +36,14 @@ EQUIVALENT: dict[str, str] = {
     "aria_tuning.traffic.x_find_deployed__mutmut_13": _SAME_FIRST_PIECE,
     "aria_tuning.traffic.x_find_deployed__mutmut_14": _ONE_AT,
     "aria_tuning.traffic.x_find_deployed__mutmut_16": _SAME_FIRST_PIECE,
+    # alias logic (hooks/models.py)
+    "aria_tuning.hooks.models.xǁModelRegistryHookǁmove_alias__mutmut_10": _ONE_AT,
+    "aria_tuning.hooks.models.xǁModelRegistryHookǁmove_alias__mutmut_11": _ONE_AT,
+    "aria_tuning.hooks.models.xǁModelRegistryHookǁmove_alias__mutmut_13": _ONE_AT,
+    "aria_tuning.hooks.models.xǁModelRegistryHookǁmove_alias__mutmut_27": (
+        "an add moves the alias anyway (aliases are unique per model: the emulator's _take_alias), so an "
+        "empty removal leaves the same holder"
+    ),
     # split_rule
     "aria_tuning.dataprep.split_rule.x_eval_threshold__mutmut_7": (
         "a 65,537th bucket is never counted into: `digest >> 48` of a 64-bit digest is at most 65,535"

@@ -114,8 +114,9 @@ TARGETS = (
         "alias",
         "aria_tuning/hooks/models.py",
         (
-            "tests/aria_tuning/operators/test_registry_deploy.py",
-            "tests/aria_tuning/operators/test_quality.py",
+            "tests/aria_tuning/test_model_aliases.py",
+            "tests/aria_tuning/operators/test_registry_deploy.py::"
+            "test_an_alias_nobody_holds_is_none_and_other_errors_name_the_model",
         ),
         "the alias logic (move_alias, version_with_alias) of the Model Registry hook",
         emulators=True,
