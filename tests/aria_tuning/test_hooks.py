@@ -113,10 +113,11 @@ def test_waits_on_one_connection_share_one_async_client_until_the_last_closes(
         c = AsyncVertexHook("pipeline", "europe-west4", gcp_conn_id=other)
         await asyncio.gather(a.open(), b.open(), c.open())
         shared, separate = a.aio is b.aio, a.aio is not c.aio
+        loop = asyncio.get_running_loop()
         await a.close()
-        after_first = len(_SHARED_CLIENTS)  # b still holds the shared client, c its own
+        after_first = len(_SHARED_CLIENTS[loop])  # b still holds the shared client, c its own
         await b.close()
         await c.close()
-        return shared, separate, after_first, len(_SHARED_CLIENTS)
+        return shared, separate, after_first, len(_SHARED_CLIENTS[loop])
 
     assert asyncio.run(scenario()) == (True, True, 2, 0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import weakref
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from typing import Any
@@ -295,12 +296,15 @@ class VertexHook(BaseHook):
         )
 
 
-#: Async clients shared by the waits of one triggerer: (event loop, connection, impersonation, service,
+#: Async clients shared by the waits of one triggerer: per event loop (a client belongs to the loop it
+#: was built on; a loop that is gone takes its entries with it), (connection, impersonation, service,
 #: region) -> [client, number of open hooks using it]. A gRPC channel over TLS holds its own connection
 #: (about 115 KB) and its GAPIC client 40-70 KB more; 500 waits each with their own measured 163 KB per
-#: wait, sharing them 29 KB, and less CPU per poll (bench/RESULTS.md, benchmark 2b). The client is
+#: wait, sharing them 19 KB, and less CPU per poll (bench/RESULTS.md, benchmark 2b). The client is
 #: closed when the last wait using it closes.
-_SHARED_CLIENTS: dict[tuple[Any, ...], list[Any]] = {}
+_SHARED_CLIENTS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], list[Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class AsyncVertexHook(VertexHook):
@@ -317,11 +321,16 @@ class AsyncVertexHook(VertexHook):
         self._share_key: tuple[Any, ...] | None = None
 
     def _key(self) -> tuple[Any, ...]:
-        import asyncio
-
         chain = self.impersonation_chain
         chain_key = tuple(chain) if isinstance(chain, (list, tuple)) else chain
-        return (id(asyncio.get_running_loop()), self.gcp_conn_id, chain_key, self.service, self.region)
+        return (self.gcp_conn_id, chain_key, self.service, self.region)
+
+    @staticmethod
+    def _shared() -> dict[tuple[Any, ...], list[Any]]:
+        """The running loop's shared clients."""
+        import asyncio
+
+        return _SHARED_CLIENTS.setdefault(asyncio.get_running_loop(), {})
 
     async def open(self) -> None:
         """Build the client, holding the triggerer's event loop only for what must happen on it.
@@ -333,14 +342,14 @@ class AsyncVertexHook(VertexHook):
         """
         import asyncio
 
-        key = self._key()
-        if key not in _SHARED_CLIENTS:
+        key, shared = self._key(), self._shared()
+        if key not in shared:
             # A plain worker thread (asgiref would be one more first import on the loop): from there
             # the Task SDK reaches the triggerer's supervisor with run_coroutine_threadsafe.
             await asyncio.to_thread(self._load_off_loop)
-            if key not in _SHARED_CLIENTS:  # another wait may have built it while we were away
-                _SHARED_CLIENTS[key] = [self.async_client(self.service, self.region), 0]
-        entry = _SHARED_CLIENTS[key]
+            if key not in shared:  # another wait may have built it while we were away
+                shared[key] = [self.async_client(self.service, self.region), 0]
+        entry = shared[key]
         entry[1] += 1
         self._async_client, self._share_key = entry[0], key
 
@@ -359,12 +368,13 @@ class AsyncVertexHook(VertexHook):
         if self._async_client is None:
             return
         key, self._async_client, self._share_key = self._share_key, None, None
-        entry = _SHARED_CLIENTS.get(key) if key is not None else None
+        shared = self._shared()
+        entry = shared.get(key) if key is not None else None
         if entry is None:
             return
         entry[1] -= 1
         if entry[1] <= 0:
-            del _SHARED_CLIENTS[key]  # type: ignore[arg-type]
+            del shared[key]  # type: ignore[arg-type]
             await close_async_client(entry[0])
 
     @property
