@@ -62,7 +62,7 @@ deploy-composer: $(STAMP) ## aria_tuning as a wheel + PyPI package, the plugin a
 	$(PY) -m scripts.deploy_composer
 
 composer-twin: $(STAMP) ## a local Composer 3 twin (Airflow 3.3.1 venv, PostgreSQL, 2 triggerers): its tests, old layout and end to end
-	$(PY) -m pytest tests/composer -rA
+	ARIA_TWIN=all $(PY) -m pytest tests/composer -rA
 
 bench-prep: $(STAMP) ## data-prep benchmark: 1M examples (~0.5 GB) validate+convert+split, MB/s, peak RSS, pandas baseline
 	$(PY) -m bench.prep_bench
