@@ -205,8 +205,9 @@ emulator: `grpc_proxy` names `vertex_emulator.connect_proxy`, which tunnels `*.g
 the emulator's TLS port, and `GRPC_DEFAULT_SSL_ROOTS_FILE_PATH` trusts its certificate (the method of
 tests/provider). Ours (`VertexTuningJobTrigger`, connection extras `vertex_transport: grpc`,
 `vertex_api_endpoint: 127.0.0.1:<port>`, `vertex_grpc_root_cert`) shares one client and TLS channel
-between the waits of the process (`hooks/base.py`, `_SHARED_CLIENTS`), straight to the emulator's TLS port, and polls with the `x-goog-fieldmask` metadata (name, state,
-error, times, task names and states). Ours does not go through the proxy: it allows 256 tunnels at a
+between the waits of the process (`hooks/base.py`, `_SHARED_CLIENTS`), straight to the emulator's
+TLS port, and polls with the `x-goog-fieldmask` metadata (name, state, error, times, task names and
+states). Ours does not go through the proxy: it allows 256 tunnels at a
 time, and long-lived channels would hold tunnels open; both are TLS to the same server either way, and
 the proxy's own CPU is in neither figure (it is another process). What the provider's route adds on
 the client is one CONNECT request and reply per new channel, small beside the TLS handshake.
@@ -217,9 +218,10 @@ channels in one process), and the GAPIC async client and transport built on it a
 one of each per trigger, a wait cannot get under 100 KB. gRPC is built for sharing one channel (one
 HTTP/2 connection multiplexes the calls): with our hook's channel shared by all triggers of the
 process, 200 waits took 73 KB per wait and 2.97 ms per poll; with one async client (and its channel)
-shared, 29 KB and 1.88 ms; with one of each per trigger in that same run, 171 KB and 2.54 ms. Our hooks
-now share one client per connection, service and region in a triggerer (the row above). What is left per poll is
-gRPC's and GAPIC's per-call path (0.7-1.0 ms per call in a burst of 200 calls, about 0.25 ms of it
+shared, 29 KB and 1.88 ms; with one of each per trigger in that same run, 171 KB and 2.54 ms. Our
+hooks now share one client per connection, service and region in a triggerer (the row above). What
+is left per poll is gRPC's and GAPIC's per-call path (0.7-1.0 ms per call in a burst of 200 calls, about
+0.25 ms of it
 google-auth's metadata plugin, which gRPC core calls on its own thread for every call), the loop's
 wake-ups and the trigger's own code. The provider pays, on top, a new client, channel and TLS
 connection per poll (the proxy logs one tunnel per poll) and the parse of the whole PipelineJob.

@@ -13,7 +13,6 @@ import pytest
 
 from scripts.composer.twin_venv import TwinVenv, ensure_venv
 
-
 #: Tests only `make composer-twin` runs: each is a whole twin environment end to end.
 FULL_TWIN_ONLY = ("test_deployed_layout_runs_the_dag_end_to_end_in_every_component",)
 
