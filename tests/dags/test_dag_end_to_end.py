@@ -27,6 +27,7 @@ FAST = {
     "ARIA_SENSOR_POKE_SECONDS": "1",
     "ARIA_VERTEX_POLL_SECONDS": "1",
     "ARIA_RETRY_DELAY_SECONDS": "1",
+    "ARIA_CANARY_SOAK_SECONDS": "1",
 }
 
 
@@ -194,7 +195,11 @@ def _version(date: str) -> str:
 
 
 def _break_version(case: str, date: str, tmp_path: Path) -> tuple[dict[str, Any], list[str]]:
-    """Publish the sample as `date`, then break it as `case`; returns (conf overrides, expected text)."""
+    """Publish the sample as `date`, then break it as `case`; returns (conf overrides, expected text).
+
+    The overrides name the version (`dataset_uri`): a manual run without one trains the newest complete
+    version instead (#16), which is not the broken one.
+    """
     from aria_tuning.manifest import MANIFEST_NAME, Manifest, ManifestFile
 
     from scripts.sample_data import sample_files, storage_client
@@ -212,7 +217,7 @@ def _break_version(case: str, date: str, tmp_path: Path) -> tuple[dict[str, Any]
         staged.delete()
         bucket.blob(prefix + MANIFEST_NAME).upload_from_string(Manifest.new(entries).to_json())
         bucket.blob(prefix + entries[0].name).upload_from_filename(str(sample_files("2025-06-01")[0]))
-        return {}, [
+        return {"dataset_uri": uri}, [
             f"{uri}{entries[1].name}: listed in the manifest",
             "was the manifest written before its files?",
         ]
@@ -220,20 +225,20 @@ def _break_version(case: str, date: str, tmp_path: Path) -> tuple[dict[str, Any]
     first, second = (name.rsplit("/", 1)[1] for name in uploaded.objects[:2])
     if case == "missing":
         bucket.blob(prefix + second).delete()
-        return {}, [f"{uri}{second}: listed in the manifest", "missing in GCS (crc32c: none)"]
+        return {"dataset_uri": uri}, [f"{uri}{second}: listed in the manifest", "missing in GCS (crc32c: none)"]
     if case == "checksum":
         listed = bucket.get_blob(prefix + first)
         data = listed.download_as_bytes()
         changed = bucket.blob(prefix + first)
         changed.upload_from_string(data.replace(b"a", b"e", 1))  # same size, other bytes
-        return {}, [
+        return {"dataset_uri": uri}, [
             f"{uri}{first}: differs from the manifest",
             f"crc32c {changed.crc32c} in GCS",
             f"{listed.crc32c} in the manifest",
         ]
     assert case == "unlisted_refused"
     bucket.blob(prefix + "stray.jsonl").upload_from_string('{"input_text": "x", "output_text": "y"}\n')
-    return {"refuse_unlisted": True}, [f"{uri}stray.jsonl: not listed in the manifest"]
+    return {"refuse_unlisted": True, "dataset_uri": uri}, [f"{uri}stray.jsonl: not listed in the manifest"]
 
 
 @pytest.mark.parametrize(
@@ -309,7 +314,9 @@ def test_a_version_without_a_manifest_runs_under_the_fallback_param(
     uploaded = upload_version("2025-06-08", as_version="2030-04-21", manifest=False)
     assert uploaded.manifest_uri is None
     before = counts(vertex_emulator)
-    state, states, xcoms = run_dag(e2e_dag, "2030-04-21", conf(allow_unmanifested=True))
+    # A manual run with no dataset_uri trains the newest complete version (#16): name this one.
+    uri = f"gs://aria-datasets/{_version('2030-04-21')}"
+    state, states, xcoms = run_dag(e2e_dag, "2030-04-21", conf(allow_unmanifested=True, dataset_uri=uri))
     assert state == "success", states
     sensed = xcoms["wait_for_dataset_version"]
     assert sensed["mode"] == "inactivity" and sensed["manifest"] is None

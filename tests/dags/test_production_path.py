@@ -30,6 +30,7 @@ FAST = {
     "ARIA_SENSOR_POKE_SECONDS": "1",
     "ARIA_VERTEX_POLL_SECONDS": "1",
     "ARIA_RETRY_DELAY_SECONDS": "1",
+    "ARIA_CANARY_SOAK_SECONDS": "1",
 }
 
 
@@ -119,12 +120,13 @@ def test_grpc_run_with_a_service_account_key_authenticates_every_call_and_leaks_
 
     # The team publishes the version with its own service account, through the gate.
     client = storage.Client(project=airflow_support.PROJECT, credentials=production.key.credentials())
-    upload_version("2025-06-01", as_version="2030-03-03", client=client)
+    upload_version("2025-06-01", as_version="2031-05-05", client=client)
     emulator_control(production.url, "auth", {"required": True})
     before = len(emulator_control(production.url, "auth/calls")["calls"])
 
+    version = "gs://aria-datasets/aria-text/raw/v=2031-05-05/"
     state, states, xcoms = run_dag(
-        production.dag, "2030-03-03", {"base_model": "text-bison@001", "dry_run": False, "dataset_uri": None}
+        production.dag, "2031-05-05", {"base_model": "text-bison@001", "dry_run": False, "dataset_uri": version}
     )
     assert state == "success", states
     assert xcoms["tune"]["state"] == "SUCCEEDED" and xcoms["quality_gate"]["passed"] is True
@@ -142,7 +144,7 @@ def test_grpc_run_with_a_service_account_key_authenticates_every_call_and_leaks_
         [
             logs.out,
             logs.err,
-            _run_records(_run_id(production, "2030-03-03")),
+            _run_records(_run_id(production, "2031-05-05")),
             production.log.read_text(errors="replace"),
         ]
     )
