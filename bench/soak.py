@@ -31,6 +31,9 @@ TUNE = "tune"
 TRAIN_STEPS = 20
 #: While faults are injected the job would take 20 minutes; it is finished once they are over.
 SLOW_STEP = 60.0
+#: Deploys that take seconds, not none: a deferral that resumes at once can race the LocalExecutor
+#: (the scheduler reads the deferring process's exit after the resumed try started, and kills it).
+OPERATION_SECONDS = 5.0
 #: Fast clocks and polls; two triggerers that hand triggers over after 15 s of silence.
 SOAK_ENV = {
     "ARIA_TUNING_SCHEDULE": "none",
@@ -39,6 +42,7 @@ SOAK_ENV = {
     "ARIA_UPLOAD_INACTIVITY_SECONDS": "4",
     "ARIA_VERTEX_POLL_SECONDS": "2",
     "ARIA_RETRY_DELAY_SECONDS": "3",
+    "ARIA_CANARY_SOAK_SECONDS": "2",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
     "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
     "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
@@ -138,6 +142,10 @@ def _wait(what: str, ready: Callable[[], bool], timeout: float = 180) -> None:
         time.sleep(0.5)
 
 
+def _slow_clock(stack: Any) -> None:
+    stack.control("PATCH", "settings", {"secondsPerStep": SLOW_STEP, "operationSeconds": OPERATION_SECONDS})
+
+
 def _inject_process_fault(stack: Any, fault: str, run_id: str) -> None:
     """Act on the processes while the tune task is deferred and its trigger runs."""
     holder = stack.wait_triggerer_of(run_id, TUNE)
@@ -161,6 +169,7 @@ def _inject_process_fault(stack: Any, fault: str, run_id: str) -> None:
         stack.restart("scheduler")
     elif fault == "emulator_restart":
         stack.restart_vertex()
+        _slow_clock(stack)  # settings are the process's; the jobs and their clocks are on disk
     stack.wait_triggerer_of(run_id, TUNE)
 
 
@@ -189,7 +198,7 @@ def execute(stack: Any, run: RunPlan) -> RunResult:
     started = time.monotonic()
     result = RunResult(run)
     stack.control("DELETE", "faults")
-    stack.control("PATCH", "settings", {"secondsPerStep": SLOW_STEP})
+    _slow_clock(stack)
     if "bad_dataset" in run.faults:
         from tests.aria_tuning.dataprep.test_corpus import BAD, CASES
 
@@ -197,7 +206,7 @@ def execute(stack: Any, run: RunPlan) -> RunResult:
         upload(run.logical_date, files=[BAD / name for name in palm[:2]])
     else:
         upload(run.logical_date)
-    rules = {
+    rules: dict[str, list[dict[str, Any]]] = {
         "vertex_429_503_burst": [
             {"status": 429, "rate": 0.15, "count": 20},
             {"status": 503, "rate": 0.15, "count": 20},
@@ -301,6 +310,7 @@ def start_stack(base: Path) -> Any:
     stack.start()
     stack.wait_dag_parsed()
     stack.wait_dag_parsed(RECONCILE_DAG)
+    stack.control("PATCH", "settings", {"operationSeconds": OPERATION_SECONDS})
     return stack
 
 

@@ -31,6 +31,8 @@ SUITE_ENV = {
     "ARIA_UPLOAD_INACTIVITY_SECONDS": "4",
     "ARIA_VERTEX_POLL_SECONDS": "2",
     "ARIA_RETRY_DELAY_SECONDS": "3",
+    # The DAG's canary serves 30 min before its error check: seconds here.
+    "ARIA_CANARY_SOAK_SECONDS": "2",
     # A dead triggerer's triggers move to a live one after this many seconds without a heartbeat.
     "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from bench.soak import BASE_MODEL
+from bench.soak import BASE_MODEL, OPERATION_SECONDS
 from scripts.airflow_stack import PROJECT, AirflowStack
 from tests.faults import checks
 from tests.faults.conftest import SUITE_ENV
@@ -60,6 +60,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
         started.start()
         started.wait_dag_parsed()
         started.wait_dag_parsed(RECONCILE_DAG)
+        started.control("PATCH", "settings", {"operationSeconds": OPERATION_SECONDS})
         yield started
     finally:
         started.stop()
