@@ -60,3 +60,25 @@ def test_a_refused_removal_names_the_version_it_was_taken_from(vertex: str, emul
         registry.move_alias(model, v2, "production")
     assert refused.value.resource == v1 and isinstance(refused.value.__cause__, Forbidden)
     assert holders(registry, model, "production") == [v1]  # nothing moved
+
+
+def test_a_refused_add_names_the_version_it_was_for(vertex: str, emulator: Emulator) -> None:
+    registry = ModelRegistryHook()
+    model, _, v2 = two_versions(registry)
+    emulator.fault(status=403, rate=1.0, method="POST", path=f"{v2.rsplit('/', 1)[1]}{MERGE}$", count=1)
+    with pytest.raises(VertexError, match="adding alias candidate") as refused:
+        registry.move_alias(model, v2, "candidate")
+    assert refused.value.resource == v2 and isinstance(refused.value.__cause__, Forbidden)
+
+
+def test_a_503_on_either_call_is_retried(vertex: str, emulator: Emulator) -> None:
+    registry = ModelRegistryHook()
+    model, v1, v2 = two_versions(registry)
+    registry.move_alias(model, v1, "production")
+    for version in (v1, v2):  # the removal from v1, then the add to v2: each refused once
+        emulator.fault(
+            status=503, rate=1.0, method="POST", path=f"{version.rsplit('/', 1)[1]}{MERGE}$", count=1
+        )
+    registry.move_alias(model, v2, "production")
+    assert holders(registry, model, "production") == [v2]
+    assert [rule["hits"] for rule in emulator.fault_rules()] == [1, 1]

@@ -44,6 +44,9 @@ EQUIVALENT: dict[str, str] = {
         "an add moves the alias anyway (aliases are unique per model: the emulator's _take_alias), so an "
         "empty removal leaves the same holder"
     ),
+    "aria_tuning.hooks.models.xǁModelRegistryHookǁmove_alias__mutmut_30": (
+        "a removal without aliases, as with an empty list: the add moves the alias anyway (_take_alias)"
+    ),
     # split_rule
     "aria_tuning.dataprep.split_rule.x_eval_threshold__mutmut_7": (
         "a 65,537th bucket is never counted into: `digest >> 48` of a 64-bit digest is at most 65,535"
