@@ -206,7 +206,7 @@ def execute(stack: Any, run: RunPlan) -> RunResult:
         upload(run.logical_date, files=[BAD / name for name in palm[:2]])
     else:
         upload(run.logical_date)
-    rules: dict[str, list[dict[str, Any]]] = {
+    fault_rules: dict[str, list[dict[str, Any]]] = {
         "vertex_429_503_burst": [
             {"status": 429, "rate": 0.15, "count": 20},
             {"status": 503, "rate": 0.15, "count": 20},
@@ -216,7 +216,7 @@ def execute(stack: Any, run: RunPlan) -> RunResult:
             {"status": 503, "when": "after", "method": "POST", "path": r"/pipelineJobs$", "count": 1}
         ],
     }
-    for number, rule in enumerate(r for fault in run.faults for r in rules.get(fault, [])):
+    for number, rule in enumerate(r for fault in run.faults for r in fault_rules.get(fault, [])):
         stack.control("POST", "faults", {**rule, "seed": run.seed + number})
     result.run_id = stack.trigger(run.logical_date, {"train_steps": TRAIN_STEPS, "base_model": BASE_MODEL})
     run_id = result.run_id
