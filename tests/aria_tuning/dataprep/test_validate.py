@@ -33,7 +33,10 @@ def gemini(*turns: str, system: str | None = None) -> str:
 
 
 def problems(result: object) -> list[tuple[int | None, str]]:
-    return [(p.line, p.reason) for p in result.problems]  # type: ignore[attr-defined]
+    """(line, reason) of each problem; every one must name the one file the test validated."""
+    found = result.problems  # type: ignore[attr-defined]
+    assert len({p.source for p in found}) <= 1 and all(p.source in result.sources for p in found)  # type: ignore[attr-defined]
+    return [(p.line, p.reason) for p in found]
 
 
 class Sink:
