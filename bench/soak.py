@@ -43,6 +43,9 @@ SOAK_ENV = {
     "ARIA_VERTEX_POLL_SECONDS": "2",
     "ARIA_RETRY_DELAY_SECONDS": "3",
     "ARIA_CANARY_SOAK_SECONDS": "2",
+    # A task's supervisor waits 5 s per Execution API call by default; a busy 2-core machine (and a cold
+    # api-server) answers slower, and a task that cannot start dies ("Workload execution failed").
+    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
     "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
     "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",

@@ -33,6 +33,9 @@ SUITE_ENV = {
     "ARIA_RETRY_DELAY_SECONDS": "3",
     # The DAG's canary serves 30 min before its error check: seconds here.
     "ARIA_CANARY_SOAK_SECONDS": "2",
+    # A task's supervisor waits 5 s per Execution API call by default; a busy 2-core machine (and a cold
+    # api-server) answers slower, and a task that cannot start dies ("Workload execution failed").
+    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
     # A dead triggerer's triggers move to a live one after this many seconds without a heartbeat.
     "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
