@@ -171,6 +171,8 @@ def browser(chromium: Path, made_up: MadeUp, tmp_path_factory: pytest.TempPathFa
     with sync_playwright() as playwright:
         chrome = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         context = chrome.new_context(viewport={"width": 1400, "height": 1100})
+        # The UI renders in seconds, but on a shared 2-core machine running other suites it can take a minute.
+        context.set_default_timeout(120_000)
         page = context.new_page()
         page.goto(f"{made_up.url}/auth/login", wait_until="networkidle")
         page.fill("input[name=username]", "admin")
