@@ -71,14 +71,16 @@ def test_a_refused_add_names_the_version_it_was_for(vertex: str, emulator: Emula
     assert refused.value.resource == v2 and isinstance(refused.value.__cause__, Forbidden)
 
 
-def test_a_503_on_either_call_is_retried(vertex: str, emulator: Emulator) -> None:
+def test_a_503_on_any_of_its_calls_is_retried(vertex: str, emulator: Emulator) -> None:
     registry = ModelRegistryHook()
     model, v1, v2 = two_versions(registry)
     registry.move_alias(model, v1, "production")
-    for version in (v1, v2):  # the removal from v1, then the add to v2: each refused once
+    # The look-up of the holder, the removal from v1, then the add to v2: each refused once.
+    emulator.fault(status=503, rate=1.0, method="GET", path=f"{model.rsplit('/', 1)[1]}@production$", count=1)
+    for version in (v1, v2):
         emulator.fault(
             status=503, rate=1.0, method="POST", path=f"{version.rsplit('/', 1)[1]}{MERGE}$", count=1
         )
     registry.move_alias(model, v2, "production")
     assert holders(registry, model, "production") == [v2]
-    assert [rule["hits"] for rule in emulator.fault_rules()] == [1, 1]
+    assert [rule["hits"] for rule in emulator.fault_rules()] == [1, 1, 1]

@@ -193,8 +193,15 @@ def restage_tests(target: Target, root: Path) -> None:
 
 def survivors(target: Target, root: Path) -> list[str]:
     """The mutants of an earlier run of `target` that no test killed."""
+    from fnmatch import fnmatch
+
     meta = json.loads((root / "mutants" / "src" / f"{target.source}.meta").read_text())
-    return [name for name, code in meta["exit_code_by_key"].items() if report.status(code) != "killed"]
+    return [
+        name
+        for name, code in meta["exit_code_by_key"].items()
+        if report.status(code) != "killed"
+        and (not target.mutants or any(fnmatch(name, pattern) for pattern in target.mutants))
+    ]
 
 
 def mutate(
