@@ -220,7 +220,8 @@ def create_server(
     by_service: dict[str, dict[str, grpc.RpcMethodHandler]] = {}
     for rpc in rpcs(versions):
         by_service.setdefault(rpc.service, {})[rpc.name] = _method_handler(dispatcher, rpc)
-    server = grpc.aio.server()
+    # No SO_REUSEPORT (grpcio turns it on by default): a taken port must fail the start, not be shared.
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     server.add_generic_rpc_handlers(
         [grpc.method_handlers_generic_handler(service, handlers) for service, handlers in by_service.items()]
     )
