@@ -16,6 +16,7 @@ from vertex_emulator.endpoints import Endpoints
 from vertex_emulator.exceptions import FailedPrecondition, InvalidArgument, NotFound
 from vertex_emulator.jobs import JobService
 from vertex_emulator.model_evaluations import ModelEvaluations
+from vertex_emulator.monitoring import PredictionLog
 from vertex_emulator.operations import Operations
 from vertex_emulator.pipelines import Pipelines
 from vertex_emulator.registry import ModelRegistry
@@ -51,6 +52,7 @@ class Backend:
         self.model_evaluations = ModelEvaluations(self)
         self.endpoints = Endpoints(self)
         self.serving = Serving(self)
+        self.monitoring = PredictionLog()
         self.pipelines = Pipelines(self)
         self.tuning = Tuning(self)
 
@@ -64,6 +66,7 @@ class Backend:
     # -- control plane ----------------------------------------------------------------------
     def reset(self) -> None:
         self.store.clear()
+        self.monitoring.clear()
 
     def counts(self) -> dict[str, int]:
         return {
@@ -92,7 +95,8 @@ class Backend:
         raise NotFound(f"{name} is not a resource the emulator keeps")
 
     def force(self, name: str, outcome: str, message: str = "") -> dict[str, Any]:
-        """Steer a pipeline or tuning job: succeed, fail (with message), pause or resume."""
+        """Steer a pipeline or tuning job: succeed, fail (with message), pause, resume, or degrade (the
+        model it uploads answers as if untuned, and so does a re-upload of its weights)."""
         service: JobService
         if "/pipelineJobs/" in name:
             service = self.pipelines
@@ -116,7 +120,11 @@ class Backend:
                 lifecycle.pause(job, now)
             elif outcome == "resume":
                 lifecycle.resume(job, now)
+            elif outcome == "degrade":  # the model it will upload answers as if untuned
+                if lifecycle.phase(job) in lifecycle.TERMINAL:
+                    raise FailedPrecondition(f"{name} is already {lifecycle.phase(job)}: its model exists")
+                job["degradeOutput"] = True
             else:
-                raise InvalidArgument(f"unknown outcome {outcome!r}: succeed, fail, pause or resume")
+                raise InvalidArgument(f"unknown outcome {outcome!r}: succeed, fail, pause, resume or degrade")
             service.save(record)
             return service.get(name)

@@ -8,14 +8,14 @@ GET  /_emulator/faults                      the fault rules
 POST /_emulator/faults                      add a rule {status, rate, method, path, latencyMs, count,
                                             when: before|after, mode: error|timeout|drop, seed}
 DELETE /_emulator/faults                    remove all rules
-POST /_emulator/jobs/{job name}:{verb}      succeed | fail {"message"} | pause | resume
+POST /_emulator/jobs/{job name}:{verb}      succeed | fail {"message"} | pause | resume | degrade
 POST /_emulator/operations/{name}:{verb}    hold | release | fail {"code", "message"} (Deploy/UndeployModel)
 POST /_emulator/operations:failNext         fail the next {count} operations of {type} (matching {path})
                                             as they are created, with {code, message}
 POST /_emulator/operations:holdNext         create the next {count} operations of {type} held
 GET|DELETE /_emulator/operations:next       the failNext/holdNext rules; remove them all
 GET  /_emulator/stats                       {"requests": N, "by_method": {route: N}}
-POST /_emulator/models/{model name}:{verb}  degrade (answers as if untuned) | restore
+POST /_emulator/models/{model name}:{verb}  degrade (answers as if untuned) | fail (predictions 500) | restore
 GET  /_emulator/inspect/{resource name}     the raw record (wire dict and internal state)
 GET|PATCH /_emulator/settings               clock settings (secondsPerStep, phaseSeconds, ...)
 GET|PATCH /_emulator/auth                   {"required": bool} (POST too); accounts, principals, delegations
@@ -38,13 +38,13 @@ from vertex_emulator.faults import Faults
 
 PREFIX = "/_emulator/"
 _JOB_VERB = re.compile(
-    r"^jobs/(?P<name>.+/(?:pipelineJobs|tuningJobs)/[^/:]+):(?P<verb>succeed|fail|pause|resume)$"
+    r"^jobs/(?P<name>.+/(?:pipelineJobs|tuningJobs)/[^/:]+):(?P<verb>succeed|fail|pause|resume|degrade)$"
 )
 _OPERATION_VERB = re.compile(
     r"^operations/(?P<name>projects/.+/operations/[^/:]+):(?P<verb>hold|release|fail)$"
 )
 _OPERATIONS_NEXT = re.compile(r"^operations:(?P<action>fail|hold)Next$")
-_MODEL_VERB = re.compile(r"^models/(?P<name>projects/.+/models/[^/:]+):(?P<verb>degrade|restore)$")
+_MODEL_VERB = re.compile(r"^models/(?P<name>projects/.+/models/[^/:]+):(?P<verb>degrade|fail|restore)$")
 _SETTINGS = {
     "secondsPerStep": "seconds_per_step",
     "phaseSeconds": "phase_seconds",
@@ -135,6 +135,10 @@ class ControlPlane:
             return {"rules": self.backend.operations.next_rules()}
         model = _MODEL_VERB.match(route)
         if model and method == "POST":
+            if model["verb"] == "fail":
+                return self.backend.models.set_failing(model["name"], True)
+            if model["verb"] == "restore":
+                self.backend.models.set_failing(model["name"], False)
             return self.backend.models.set_degraded(model["name"], model["verb"] == "degrade")
         if route == "stats" and method == "GET":
             by_method = self.requests.snapshot()

@@ -54,6 +54,16 @@ class GcsReader:
                 )
             return self._client
 
+    def write_text(self, uri: str, text: str, content_type: str = "application/jsonl") -> None:
+        """Write an object, as a job writes its outputs (DatasetInvalid when GCS refuses)."""
+        from google.api_core import exceptions as core_exceptions
+
+        bucket, _, blob = uri[len("gs://") :].partition("/")
+        try:
+            self._storage().bucket(bucket).blob(blob).upload_from_string(text, content_type=content_type)
+        except (core_exceptions.GoogleAPICallError, OSError) as exc:
+            raise DatasetInvalid(f"{uri}: GCS write failed: {exc}") from exc
+
     def read_text(self, uri: str) -> str:
         from google.api_core import exceptions as core_exceptions
 

@@ -9,6 +9,7 @@ changes nothing (`operations` lets tests hold and fail them).
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from vertex_emulator import fields, filters, names, operations
@@ -263,13 +264,26 @@ class Endpoints:
             if d["model"] == model_name and d["modelVersionId"] == version_id
         ]
 
-    def serving_model(self, name: str) -> dict[str, Any]:
-        """The deployed model that answers a request: the one with the largest traffic share."""
+    def serving_model(self, name: str, request_key: str = "") -> dict[str, Any]:
+        """The deployed model that answers a request, by the traffic split.
+
+        The request's bytes pick a bucket 0..99 and the split's shares, in deployment order, own
+        consecutive buckets: a 10% canary answers about one request in ten, the same request always
+        lands on the same deployed model, and one taking 100% answers everything. Without a split
+        (or a key) the largest share answers.
+        """
         resource = self._record(name)["resource"]
         deployed = resource["deployedModels"]
         if not deployed:
             raise FailedPrecondition(f"Endpoint {name} has no deployed model")
         split = resource.get("trafficSplit") or {}
+        if request_key and split:
+            bucket = int(hashlib.sha256(request_key.encode()).hexdigest(), 16) % 100
+            owned = 0
+            for candidate in deployed:
+                owned += int(split.get(candidate["id"], 0))
+                if bucket < owned:
+                    return candidate
         return max(deployed, key=lambda d: split.get(d["id"], 0))
 
     def _record(self, name: str) -> dict[str, Any]:

@@ -33,6 +33,8 @@ _OUTPUT_OF = {
     "upload-llm-model": "model_resource_name",
     "deploy-llm-model": "endpoint_resource_name",
 }
+#: Which task writes which output artifact (a GCS directory: `PipelineTaskDetail.outputs`).
+_ARTIFACT_OF = {"large-language-model-tuner": "tensorboard_metrics"}
 
 
 def job_detail(job_name: str, pipeline: str, tasks: tuple[str, ...], job: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +72,7 @@ def job_detail(job_name: str, pipeline: str, tasks: tuple[str, ...], job: dict[s
         output = _OUTPUT_OF.get(task_name)
         metadata = {f"output:{output}": outputs[output]} if output in outputs else {}
         started = lifecycle.step_start_time(job, index)
+        artifact = _ARTIFACT_OF.get(task_name)
         details.append(
             _task(
                 store,
@@ -86,6 +89,20 @@ def job_detail(job_name: str, pipeline: str, tasks: tuple[str, ...], job: dict[s
                 job["failure"] if task_state == "FAILED" else None,
             )
         )
+        if artifact in outputs and task_state == "SUCCEEDED":
+            details[-1]["outputs"] = {
+                artifact: {
+                    "artifacts": [
+                        {
+                            "name": f"{store}/artifacts/{parsed.id}-{index + 1}-{artifact}",
+                            "displayName": artifact,
+                            "uri": outputs[artifact],
+                            "schemaTitle": "system.Artifact",
+                            "state": "LIVE",
+                        }
+                    ]
+                }
+            }
     return {
         "pipelineContext": {"name": f"{store}/contexts/{pipeline}", "displayName": pipeline},
         "pipelineRunContext": {"name": f"{store}/contexts/{parsed.id}", "displayName": parsed.id},

@@ -12,6 +12,7 @@ endpoint; `output:endpoint_resource_name`). Any other valid compiled spec runs i
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from typing import Any
 
@@ -26,11 +27,14 @@ from vertex_emulator import (
     pipeline_detail,
     pipeline_specs,
     templates,
+    training_curve,
 )
 from vertex_emulator.exceptions import AlreadyExists, EmulatorError, FailedPrecondition, InvalidArgument
 from vertex_emulator.jobs import JobService
 from vertex_emulator.lifecycle import StepFailed, rfc3339
 from vertex_emulator.operations import generic_metadata
+
+log = logging.getLogger("vertex_emulator.pipelines")
 
 KIND = "pipelineJobs"
 #: tune-large-model's tasks (also what jobs recorded before specs were kept ran).
@@ -231,6 +235,28 @@ class Pipelines(JobService):
             if problems and not forced:
                 raise StepFailed("; ".join(problems))
 
+        def tune(at: float) -> None:
+            """The tuner's TensorBoard scalars in the pipeline root, named as its output artifact."""
+            root = record["resource"]["runtimeConfig"]["gcsOutputDirectory"].rstrip("/")
+            metrics = f"{root}/{job_name.id}/{TUNER}/tensorboard_metrics"
+            points = training_curve.curve(
+                job_name.id,
+                int(params.get("train_steps") or 1),
+                len(internal["examples"]),
+                int(params.get("evaluation_interval") or 20),
+                bool(params.get("evaluation_data_uri")),
+            )
+            try:
+                self.backend.gcs.write_text(
+                    f"{metrics}/{training_curve.SCALARS}", training_curve.jsonl(points)
+                )
+            except datasets.DatasetInvalid as refused:
+                # Lenient where Vertex is not (the real tuner fails without its pipeline root): the run goes
+                # on and reports no metrics artifact, so emulator tests need not create the bucket.
+                log.warning("no tensorboard metrics for %s: %s", job_name.id, refused)
+                return
+            internal["outputs"]["tensorboard_metrics"] = metrics
+
         def upload(at: float) -> None:
             location = params.get("location") or job_name.location
             project = params.get("project") or job_name.project
@@ -253,6 +279,8 @@ class Pipelines(JobService):
                 examples=internal["examples"],
             )
             internal["outputs"]["model_resource_name"] = model["name"]
+            if internal.get("degradeOutput"):  # steered through the control plane (`jobs/...:degrade`)
+                self.backend.models.set_degraded(f"{model['name']}@{model['versionId']}", True)
             internal["examples"] = []  # the model keeps them now; job reads stay small
 
         def deploy(at: float) -> None:
@@ -270,6 +298,7 @@ class Pipelines(JobService):
         return {
             "start": start,
             "validate-pipeline": validate,
+            TUNER: tune,
             "upload-llm-model": _task_fails_on_refusal(upload),
             "deploy-llm-model": _task_fails_on_refusal(deploy),
         }

@@ -118,13 +118,15 @@ class ModelRegistry:
                 first = self.record(model_name)
                 resource["createTime"] = first["resource"]["createTime"]
                 model_labels = dict(first["internal"].get("modelLabels") or {})
+            degraded = False
             if examples is None:
-                examples = self._examples_of_artifact(model.get("artifactUri", ""))
+                examples, degraded = self._examples_of_artifact(model.get("artifactUri", ""))
             internal = {
                 "examples": examples,
                 "seq": self.backend.seq(),
                 "modelLabels": model_labels,
                 "tunedFrom": tuned_from,
+                "degraded": degraded,
             }
             record = {"resource": resource, "internal": internal}
             self.store.put(KIND, f"{model_name}@{version}", record)
@@ -256,6 +258,18 @@ class ModelRegistry:
             self.store.put(KIND, f"{resource['name']}@{resource['versionId']}", record)
             return {"model": f"{resource['name']}@{resource['versionId']}", "degraded": degraded}
 
+    def set_failing(self, name: str, failing: bool) -> dict[str, Any]:
+        """Make a model version's predictions fail with 500 INTERNAL (a crashing model server), or not."""
+        with self.store.lock:
+            record = self.record(name)
+            record["internal"]["failing"] = failing
+            resource = record["resource"]
+            self.store.put(KIND, f"{resource['name']}@{resource['versionId']}", record)
+            return {"model": f"{resource['name']}@{resource['versionId']}", "failing": failing}
+
+    def failing(self, name: str) -> bool:
+        return bool(self.record(name)["internal"].get("failing"))
+
     # -- reads ------------------------------------------------------------------------------
     def get(self, name: str) -> dict[str, Any]:
         return self._view(self.record(name))
@@ -302,14 +316,15 @@ class ModelRegistry:
                 return record
         raise NotFound(f"Model {name} not found")
 
-    def _examples_of_artifact(self, artifact_uri: str) -> list[list[str]]:
-        """Same weights, same answers: a re-upload of a tuned model's artifacts answers like it."""
+    def _examples_of_artifact(self, artifact_uri: str) -> tuple[list[list[str]], bool]:
+        """Same weights, same answers: a re-upload of a tuned model's artifacts answers like it
+        (degraded too, when that model is). Returns (examples, degraded)."""
         if not artifact_uri:
-            return []
+            return [], False
         for record in self.store.scan(KIND):
             if record["resource"].get("artifactUri") == artifact_uri and record["internal"].get("examples"):
-                return list(record["internal"]["examples"])
-        return []
+                return list(record["internal"]["examples"]), bool(record["internal"].get("degraded"))
+        return [], False
 
     def _take_alias(self, model_name: str, alias: str) -> None:
         """Remove `alias` from whichever version of `model_name` holds it (aliases are unique)."""

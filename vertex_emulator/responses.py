@@ -200,6 +200,11 @@ def evaluate_instances(backend: Backend, req: dict[str, Any]) -> Reply:
     return Reply("EvaluateInstancesResponse", evaluation.evaluate_instances(req))
 
 
+# -- Cloud Monitoring -----------------------------------------------------------------------
+def list_time_series(backend: Backend, req: dict[str, Any]) -> Reply:
+    return Reply("google.monitoring.v3.ListTimeSeriesResponse", backend.monitoring.list_time_series(req))
+
+
 # -- Operations -----------------------------------------------------------------------------
 def get_operation(backend: Backend, req: dict[str, Any]) -> Reply:
     return Reply(OPERATION, backend.operations.get(req["name"]))

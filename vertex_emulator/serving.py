@@ -1,6 +1,6 @@
 """Online serving: `:predict` (PaLM-style instances) and `:generateContent` (Gemini contents).
 
-Requests go to an endpoint (its deployed model with the largest traffic share answers) or to
+Requests go to an endpoint (its traffic split picks the deployed model, see `Endpoints.serving_model`) or to
 a publisher base model (`publishers/google/models/ID`, which echoes: it was tuned on nothing).
 """
 
@@ -10,7 +10,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from vertex_emulator import generation, inference
-from vertex_emulator.exceptions import InvalidArgument
+from vertex_emulator.exceptions import EmulatorError, InvalidArgument
 
 if TYPE_CHECKING:
     from vertex_emulator.backend import Backend
@@ -24,13 +24,21 @@ class Serving:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
 
-    def _target(self, resource: str) -> tuple[dict[str, Any], list[list[str]], str]:
-        """(response identity fields, training examples, label) of whatever answers `resource`."""
+    def _target(self, resource: str, request: Any) -> tuple[dict[str, Any], list[list[str]], str]:
+        """(response identity fields, training examples, label) of whatever answers `resource`.
+
+        A deployed model's answer is recorded for Cloud Monitoring (`monitoring`); one failing
+        through the control plane answers 500 INTERNAL, recorded as an error of that deployed model.
+        """
         if "/publishers/" in resource or resource.startswith("publishers/"):
             model_id = resource.rsplit("/", 1)[-1]
             return {}, [], model_id
-        deployed = self.backend.endpoints.serving_model(resource)
+        deployed = self.backend.endpoints.serving_model(resource, json.dumps(request, sort_keys=True))
         version = f"{deployed['model']}@{deployed['modelVersionId']}"
+        failing = self.backend.models.failing(version)
+        self.backend.monitoring.record(resource, deployed["id"], failing, self.backend.now())
+        if failing:
+            raise EmulatorError(f"deployed model {deployed['id']} ({version}) failed to serve the prediction")
         model = self.backend.models.get(version)
         identity = {
             "deployedModelId": deployed["id"],
@@ -43,7 +51,7 @@ class Serving:
     def predict(self, resource: str, instances: list[Any], parameters: Any = None) -> dict[str, Any]:
         if not instances:
             raise InvalidArgument("instances must not be empty")
-        identity, examples, label = self._target(resource)
+        identity, examples, label = self._target(resource, instances)
         settings = generation.palm(parameters, self._base_model(resource, identity))
         predictions = []
         for index, instance in enumerate(instances):
@@ -64,7 +72,7 @@ class Serving:
             raise InvalidArgument("contents has no user turn")
         settings = generation.gemini(config)
         prompt = "".join(part.get("text", "") for part in user_turns[-1].get("parts", []))
-        identity, examples, label = self._target(resource)
+        identity, examples, label = self._target(resource, contents)
         text, finish = settings.apply(inference.answer(prompt, examples, label))
         prompt_tokens = sum(
             inference.token_count(part.get("text", "")) for c in contents for part in c.get("parts", [])

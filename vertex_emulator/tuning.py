@@ -250,6 +250,8 @@ class Tuning(JobService):
             tuned_from=base,
         )
         version = f"{model['name']}@{model['versionId']}"
+        if internal.get("degradeOutput"):  # steered through the control plane (`jobs/...:degrade`)
+            self.backend.models.set_degraded(version, True)
         outputs: dict[str, Any] = {"model": version}
         # "Intermediate checkpoints are deployed to new endpoints ... The tuned model endpoint
         # represents the endpoint of the default checkpoint" (the tuning-checkpoints page above).

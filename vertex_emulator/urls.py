@@ -174,6 +174,15 @@ ROUTES: tuple[Route, ...] = (
             r.evaluate_instances,
         ),
     ),
+    # Cloud Monitoring (monitoring.googleapis.com), REST only: the prediction metrics Vertex exports.
+    Route(
+        "GET",
+        "{name=projects/*}/timeSeries",
+        "google.monitoring.v3.ListTimeSeriesRequest",
+        None,
+        r.list_time_series,
+        ("v3",),
+    ),
     *_service(
         "google.longrunning.Operations",
         *(

@@ -31,6 +31,15 @@ _WELL_KNOWN = {
         "ListOperationsResponse",
     ),
     "google.protobuf.Empty": ("google.protobuf.empty_pb2", "Empty"),
+    # Cloud Monitoring's timeSeries.list, for the prediction metrics Vertex AI exports (`monitoring`).
+    "google.monitoring.v3.ListTimeSeriesRequest": (
+        "google.cloud.monitoring_v3.types.metric_service",
+        "ListTimeSeriesRequest",
+    ),
+    "google.monitoring.v3.ListTimeSeriesResponse": (
+        "google.cloud.monitoring_v3.types.metric_service",
+        "ListTimeSeriesResponse",
+    ),
 }
 
 
@@ -38,7 +47,8 @@ _WELL_KNOWN = {
 def message_class(version: str, type_name: str) -> type[Message]:
     if type_name in _WELL_KNOWN:
         module, attr = _WELL_KNOWN[type_name]
-        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+        found = getattr(importlib.import_module(module), attr)
+        return found.pb() if hasattr(found, "pb") else found  # type: ignore[no-any-return]  # proto-plus
     proto_plus = getattr(importlib.import_module(_MODULES[version]), type_name)
     return proto_plus.pb()  # type: ignore[no-any-return]
 
@@ -88,13 +98,24 @@ def parse_request(
     for key, values in query.items():
         if key.startswith("$") or key in ("alt", "key", "prettyPrint", "fields"):  # system parameters
             continue
-        field = fields.get(key)
+        # A dotted name binds a field of a message field ("interval.startTime"), as Google's REST does.
+        *parents, leaf = key.split(".")
+        target, descriptor_fields = payload, fields
+        for part in parents:
+            parent_field = descriptor_fields.get(part)
+            if parent_field is None or parent_field.message_type is None:
+                descriptor_fields = {}
+                break
+            target = target.setdefault(parent_field.json_name, {})
+            message_fields = parent_field.message_type.fields
+            descriptor_fields = {f.name: f for f in message_fields} | {f.json_name: f for f in message_fields}
+        field = descriptor_fields.get(leaf)
         if field is None:
             raise InvalidArgument(
                 f'Invalid JSON payload received. Unknown name "{key}": Cannot bind query parameter. '
                 f"Field '{key}' could not be found in request message."
             )
-        payload[field.json_name] = _query_value(field, values)
+        target[field.json_name] = _query_value(field, values)
     for key, value in path_vars.items():  # "endpoint.name" fills a field of the body message
         *parents, leaf = key.split(".")
         target = payload
