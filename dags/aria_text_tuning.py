@@ -16,6 +16,7 @@ from aria_tuning.catalog import DEFAULT_MODEL, model_names, price_guide
 from aria_tuning.operators.deploy import DeployModelOperator
 from aria_tuning.operators.quality import QualityGateOperator
 from aria_tuning.operators.registry import RegisterModelOperator
+from aria_tuning.operators.rollout import CanaryRolloutOperator
 from aria_tuning.operators.teardown import CleanUpTuningOutputsOperator, TearDownEndpointOperator
 from aria_tuning.operators.tuning import VertexTuningOperator
 from aria_tuning.run_params import add_examples, log_params_used_by, params_in_templates
@@ -39,6 +40,8 @@ UPLOAD_INACTIVITY_SECONDS = float(os.environ.get("ARIA_UPLOAD_INACTIVITY_SECONDS
 SENSOR_POKE_SECONDS = float(os.environ.get("ARIA_SENSOR_POKE_SECONDS", "60"))
 VERTEX_POLL_SECONDS = float(os.environ.get("ARIA_VERTEX_POLL_SECONDS", "60"))
 RETRY_DELAY = dt.timedelta(seconds=float(os.environ.get("ARIA_RETRY_DELAY_SECONDS", "300")))
+# The default soak of each canary step (the `canary_soak_seconds` param): 30 minutes of real traffic.
+CANARY_SOAK_SECONDS = int(os.environ.get("ARIA_CANARY_SOAK_SECONDS", "1800"))
 
 # Run-time configuration: Airflow Variables, with the defaults that make the emulators work.
 PROJECT = "{{ var.value.get('aria_project', 'aria-local') }}"
@@ -145,13 +148,38 @@ PARAMS = {
         "endpoint has it). 1 to 128 characters, for example ARIA-text-endpoint.",
     ),
     "traffic_percentage": Param(
-        100,
+        10,
         type="integer",
         minimum=1,
         maximum=100,
-        title="Traffic split (%)",
-        description="Share of the endpoint's traffic the new version gets once it passes the gate; "
-        "below 100 is a canary.",
+        title="Canary traffic (%)",
+        description="The share of the production endpoint's traffic a version that passed the gate gets "
+        "first, for example 10; 100 skips the canary. (With nothing else serving it takes all of it.)",
+    ),
+    "canary_steps": Param(
+        [],
+        type="array",
+        items={"type": "integer", "minimum": 1, "maximum": 99},
+        title="Canary steps (%)",
+        description="Shares between the first and 100%, each after its own soak, for example [25, 50]. "
+        "Empty: straight from the first share to all of it.",
+    ),
+    "canary_soak_seconds": Param(
+        CANARY_SOAK_SECONDS,
+        type="integer",
+        minimum=0,
+        maximum=86400,
+        title="Canary soak (seconds)",
+        description="How long each canary share serves before the error check, for example 1800.",
+    ),
+    "max_error_rate_increase": Param(
+        0.01,
+        type="number",
+        minimum=0,
+        maximum=1,
+        title="Allowed rise in error rate",
+        description="The canary goes on only while its prediction error rate (Cloud Monitoring) is at "
+        "most this much above the versions it shares traffic with, for example 0.01 (one point).",
     ),
     "evaluation_metrics": Param(
         list(promotion.DEFAULT_METRICS),
@@ -266,8 +294,17 @@ with DAG(
     + """
 ### Flow
 `resolve_dataset_version` → `wait_for_dataset_version` → `prepare_dataset`
-→ `dry_run_or_tune` → `tune` → `register_model` → `deploy_model` → `quality_gate`
-(or → `dry_run_report` when **dry_run** is set).
+→ `dry_run_or_tune` → `tune` → `register_model` → `clean_up_tuning_outputs`
+→ `deploy_for_evaluation` → `quality_gate` → `deploy_model` (canary), with `tear_down_evaluation`
+after the gate whatever it decided (or → `dry_run_report` when **dry_run** is set).
+
+### Promotion
+Nothing reaches users before the gate: the candidate answers the held-out prompts on an evaluation
+endpoint, the version holding `production` (the base model on the first run) answers the same prompts,
+and Vertex's Gen AI evaluation service scores both. The candidate is promoted only if its mean
+**primary_metric** is at least the champion's minus **promotion_tolerance** and at least
+**promotion_floor**; it then goes out by canary. A refused candidate gets the alias `rejected` and
+production is not touched. Roll back with the DAG `aria_text_rollback`.
 
 ### Dataset versions
 Each run trains on one version under `gs://<aria_data_bucket>/<aria_dataset_prefix>/raw/` (Variables
@@ -500,6 +537,11 @@ weekly intervals for backfills and manual runs, no scheduled run;
         floor="{{ params.promotion_floor }}",
         max_prompts="{{ params.evaluation_prompts }}",
         concurrency="{{ params.evaluation_concurrency }}",
+        # Next to the prepared data: gs://<bucket>/<prefix>/prepared/<version>/<model>/evaluation/<run>/.
+        report_prefix=xcom("resolve_dataset_version", "prepared_uri")
+        + "evaluation/{{ run_id | replace(':', '-') | replace('+', '-') }}/",
+        tuning_job=xcom("tune", "job"),
+        tuning_method=xcom("tune", "method"),
         execution_timeout=dt.timedelta(minutes=30),
     )
 
@@ -513,18 +555,22 @@ weekly intervals for backfills and manual runs, no scheduled run;
         trigger_rule="none_skipped",
     )
 
-    deploy = DeployModelOperator(
+    deploy = CanaryRolloutOperator(
         task_id="deploy_model",
-        doc_md="Deploys the version that passed the gate to the production endpoint (created if "
-        "missing); once it takes all the traffic it gets the alias `production` and older versions "
-        "are undeployed.",
+        doc_md="Rolls the version that passed the gate out to the production endpoint (created if "
+        "missing) by canary: `traffic_percentage` first, then `canary_steps`, then all, each share "
+        "after a `canary_soak_seconds` soak in which its prediction error rate (Cloud Monitoring) rose "
+        "no more than `max_error_rate_increase`. At 100% it gets the alias `production` and the versions "
+        "it replaced are undeployed; a rise in errors sends the traffic back and fails the task.",
         model_version=xcom("register_model", "model_version"),
         endpoint_display_name="{{ params.endpoint_name }}",
-        traffic_percentage=100,
-        undeploy_older=True,
-        alias="production",
+        traffic_percentage="{{ params.traffic_percentage }}",
+        canary_steps="{{ params.canary_steps }}",
+        soak_seconds="{{ params.canary_soak_seconds }}",
+        max_error_rate_increase="{{ params.max_error_rate_increase }}",
         poll_interval=min(VERTEX_POLL_SECONDS, 15.0),
-        execution_timeout=dt.timedelta(hours=2),
+        # The soaks wait in the triggerer; this bounds the time on workers and the whole rollout.
+        execution_timeout=dt.timedelta(hours=30),
     )
 
     branch = dry_run_or_tune()

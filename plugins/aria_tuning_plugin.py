@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 from aria_tuning import run_notes
-from aria_tuning.links import VertexConsoleLink, VertexEndpointLink, VertexModelLink, VertexTuningJobLink
+from aria_tuning.links import (
+    EvaluationReportLink,
+    VertexConsoleLink,
+    VertexEndpointLink,
+    VertexModelLink,
+    VertexTuningJobLink,
+)
 from aria_tuning.timetables import BackfillOnlyTimetable
 
 
@@ -21,6 +27,7 @@ class AriaTuningPlugin(AirflowPlugin):
         VertexTuningJobLink(),
         VertexModelLink(),
         VertexEndpointLink(),
+        EvaluationReportLink(),
     ]
     listeners = [run_notes]
     timetables = [BackfillOnlyTimetable]

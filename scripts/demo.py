@@ -62,6 +62,8 @@ def configure_airflow(home: Path, vertex_url: str, gcs_url: str) -> None:
             "ARIA_SENSOR_POKE_SECONDS": "1",
             "ARIA_VERTEX_POLL_SECONDS": "1",
             "ARIA_RETRY_DELAY_SECONDS": "1",
+            # Each canary share soaks 2 s (30 minutes by default) before its error check.
+            "ARIA_CANARY_SOAK_SECONDS": "2",
         }
     )
 
@@ -91,9 +93,12 @@ def run_dag(dag: Any, logical_date: str, conf: dict[str, Any]) -> tuple[str, dic
     run = dag.test(logical_date=when, run_conf=conf)
     with create_session() as session:
         states = {ti.task_id: str(ti.state) for ti in run.get_task_instances(session=session)}
+        # A refusing quality gate fails its task, so its evaluation is under its own key, not returned.
         rows = session.scalars(
             select(XComModel).where(
-                XComModel.dag_id == DAG_ID, XComModel.run_id == run.run_id, XComModel.key == "return_value"
+                XComModel.dag_id == dag.dag_id,
+                XComModel.run_id == run.run_id,
+                XComModel.key.in_(("return_value", "evaluation")),
             )
         )
         xcoms = {row.task_id: XComModel.deserialize_value(row) for row in rows}
@@ -109,6 +114,38 @@ def _hours(seconds: float | None) -> str:
 def _clip(text: object, width: int = 100) -> str:
     flat = " ".join(str(text or "").split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def evaluation(gate: dict[str, Any]) -> list[str]:
+    """The champion/challenger table, the decision, a few prompts and the report's path."""
+    if not gate:
+        return ["Quality gate      did not run"]
+    rule, champion = gate["rule"], gate["champion"]
+    lines = [
+        f"Quality gate      candidate vs {champion['kind']} {champion['model']} on {gate['count']} held-out "
+        "prompts (Vertex evaluateInstances)",
+        f"  {'metric':<14}{'candidate':>10}{'champion':>10}{'diff':>9}",
+    ]
+    for name in rule["metrics"]:
+        mine, theirs = gate["candidate"]["aggregates"][name], champion["aggregates"][name]
+        mark = "  <- primary" if name == rule["primary"] else ""
+        lines.append(f"  {name:<14}{mine:>10.3f}{theirs:>10.3f}{mine - theirs:>+9.3f}{mark}")
+    decision = gate["decision"]
+    verdict = "PROMOTE" if decision["passed"] else "REFUSE: " + "; ".join(decision["reasons"])
+    lines.append(
+        f"Decision          {verdict} (rule: {rule['primary']} >= champion - {rule['tolerance']} "
+        f"and >= {rule['floor']})"
+    )
+    for row in gate["prompts"][:2]:
+        lines += [
+            f"  prompt    {_clip(row['prompt'])}",
+            f"  candidate {_clip(row['candidate'])}",
+            f"  champion  {_clip(row['champion'])}",
+            f"  expected  {_clip(row['expected'])}",
+        ]
+    report = gate.get("report") or {}
+    lines.append(f"Report            {report.get('html', '-')}  (and {report.get('json', '-')})")
+    return lines
 
 
 def summary(uri: str, state: str, states: dict[str, str], xcoms: dict[str, Any], wall: float) -> str:
@@ -136,17 +173,10 @@ def summary(uri: str, state: str, states: dict[str, str], xcoms: dict[str, Any],
         f"                  final state {tuned.get('state', '-')}, {tuned.get('duration_seconds', '-')} s"
         f" (emulated), tuned model {tuned.get('tuned_model', '-')}",
         f"Registered model  {registered.get('model_version', '-')}  aliases {registered.get('aliases', '-')}",
-        f"Endpoint          {deployed.get('endpoint', '-')}  traffic {deployed.get('traffic_split', '-')}",
-        f"Quality gate      {'PASSED' if gate.get('passed') else 'FAILED'}: score {gate.get('score', '-')} "
-        f"(threshold {gate.get('threshold', '-')}, exact match {gate.get('exact_match', '-')}, "
-        f"similarity {gate.get('similarity', '-')}, {gate.get('count', '-')} prompts)",
+        *evaluation(gate),
+        f"Production        {deployed.get('endpoint', '-')}  traffic {deployed.get('traffic_split', '-')}"
+        f"  canary {[step['share'] for step in deployed.get('steps', [])] or 'none (nothing else served)'}",
     ]
-    for sample in (gate.get("samples") or [])[:3]:
-        lines += [
-            f"  prompt    {_clip(sample.get('prompt'))}",
-            f"  response  {_clip(sample.get('answer'))}",
-            f"  expected  {_clip(sample.get('expected'))}",
-        ]
     lines.append("Tasks             " + ", ".join(f"{task}={states[task]}" for task in sorted(states)))
     return "\n".join(lines)
 

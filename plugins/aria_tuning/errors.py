@@ -70,3 +70,7 @@ class EvaluationEndpointError(VertexError):
 
 class QualityGateFailed(AriaTuningError):
     """The candidate lost to the champion or stayed below the floor: it is not promoted."""
+
+
+class CanaryFailed(AriaTuningError):
+    """The canary's error rate rose during its soak: it was rolled back."""

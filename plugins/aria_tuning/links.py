@@ -50,3 +50,10 @@ class VertexModelLink(VertexConsoleLink):
 class VertexEndpointLink(VertexConsoleLink):
     name = "Vertex AI endpoint"
     key = "vertex_endpoint_url"
+
+
+class EvaluationReportLink(VertexConsoleLink):
+    """The run's evaluation report (self-contained HTML in GCS), opened in the browser."""
+
+    name = "Evaluation report"
+    key = "evaluation_report_url"

@@ -84,3 +84,9 @@ def model_console_url(model_name: str) -> str:
 def endpoint_console_url(endpoint_name: str) -> str:
     project, region = resource_project(endpoint_name), resource_region(endpoint_name)
     return f"{CONSOLE}/vertex-ai/locations/{region}/endpoints/{resource_id(endpoint_name)}?project={project}"
+
+
+def gcs_browser_url(uri: str) -> str:
+    """`gs://bucket/path` as the Cloud Storage URL a signed-in browser opens (HTML renders there)."""
+    bucket, _, path = uri.removeprefix("gs://").partition("/")
+    return f"https://storage.cloud.google.com/{bucket}/{path}"

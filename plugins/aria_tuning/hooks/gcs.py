@@ -35,3 +35,10 @@ class StorageHook(VertexHook):
         bucket, path = split_uri(uri)
         with translated(uri, "reading"):
             return str(self.storage_client.bucket(bucket).blob(path).download_as_text(encoding="utf-8"))
+
+    def write_text(self, uri: str, text: str, content_type: str) -> None:
+        bucket, path = split_uri(uri)
+        with translated(uri, "writing"):
+            self.storage_client.bucket(bucket).blob(path).upload_from_string(
+                text.encode("utf-8"), content_type=content_type
+            )

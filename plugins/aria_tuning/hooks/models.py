@@ -99,3 +99,51 @@ class ModelRegistryHook(VertexHook):
             operation.result(timeout)
         self.log.info("Deleted model %s", model)
         return True
+
+    def merge_version_labels(self, version_name: str, labels: dict[str, str]) -> None:
+        """Add or overwrite `labels` on one version (`.../models/ID@VERSION`), keeping its others."""
+        current = self.get_model(version_name)
+        merged = {**dict(current.labels), **labels}
+        if merged == dict(current.labels):
+            return
+        with translated(version_name, f"labelling the version {sorted(labels)}"):
+            self._models(version_name).update_model(
+                model={"name": version_name, "labels": merged},
+                update_mask={"paths": ["labels"]},
+                retry=self.retry(),
+            )
+
+    def versions(self, model: str) -> list[Any]:
+        """Every version of `model`."""
+        with translated(model, "listing model versions"):
+            return list(self._models(model).list_model_versions(request={"name": model}, retry=self.retry()))
+
+    def import_evaluation(self, version_name: str, evaluation: dict[str, Any]) -> str:
+        """ImportModelEvaluation on one version (`evaluation`: a ModelEvaluation as a dict); its name.
+
+        Not retried: a repeat would record the evaluation twice (Vertex picks the id).
+        """
+        from google.cloud import aiplatform_v1
+
+        with translated(version_name, "importing the model evaluation"):
+            imported = self._models(version_name).import_model_evaluation(
+                parent=version_name,
+                model_evaluation=aiplatform_v1.ModelEvaluation(evaluation),
+                retry=self.retry(idempotent=False),
+            )
+        return str(imported.name)
+
+    def evaluations(self, version_name: str) -> list[Any]:
+        with translated(version_name, "listing model evaluations"):
+            return list(
+                self._models(version_name).list_model_evaluations(parent=version_name, retry=self.retry())
+            )
+
+    def describe_version(self, version_name: str, description: str) -> None:
+        """Set one version's description (UpdateModel `version_description`)."""
+        with translated(version_name, "updating the version description"):
+            self._models(version_name).update_model(
+                model={"name": version_name, "version_description": description[:1000]},
+                update_mask={"paths": ["version_description"]},
+                retry=self.retry(),
+            )

@@ -18,8 +18,8 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from aria_tuning import promotion
-from aria_tuning.catalog import DataFormat, get_model
+from aria_tuning import promotion, training_curve
+from aria_tuning.catalog import DataFormat, TuningMethod, get_model
 from aria_tuning.dataprep.held_out import HeldOut, held_out_examples
 from aria_tuning.errors import (
     AriaTuningError,
@@ -28,18 +28,27 @@ from aria_tuning.errors import (
     QualityGateFailed,
     VertexError,
 )
+from aria_tuning.evaluation_report import model_evaluation, report_html, report_json
 from aria_tuning.hooks.endpoints import EndpointHook
 from aria_tuning.hooks.evaluation import EvaluationHook
 from aria_tuning.hooks.gcs import StorageHook
+from aria_tuning.hooks.jobs import TuningJobHook
 from aria_tuning.hooks.models import ModelRegistryHook
 from aria_tuning.hooks.prediction import PredictionHook
+from aria_tuning.links import EvaluationReportLink
 from aria_tuning.operators.base import VertexBaseOperator, fail_without_retry
-from aria_tuning.resources import location_of
+from aria_tuning.resources import gcs_browser_url, label_value, location_of
 from aria_tuning.traffic import find_deployed
 
 #: Characters of each prompt and answer kept in the task's XCom (the report in GCS keeps them whole).
 XCOM_TEXT = 500
 MAX_CONCURRENCY = 16
+#: The Model Registry's schema for text-generation evaluation metrics (what the console's Evaluate tab reads).
+METRICS_SCHEMA = (
+    "gs://google-cloud-aiplatform/schema/modelevaluation/general_text_generation_metrics_1.0.0.yaml"
+)
+#: Version label recording the gate's decision (label values cannot hold the report's URI).
+LABEL_EVALUATION = "aria-evaluation"
 
 
 @dataclass(frozen=True)
@@ -60,7 +69,10 @@ class Target:
 class QualityGateOperator(VertexBaseOperator):
     """Compare `model_version` (deployed on `endpoint`, which serves no users) with the champion.
 
-    Returns the evaluation: `{passed, decision, rule, candidate, champion, prompts, samples, count}`.
+    Returns the evaluation: `{passed, decision, rule, candidate, champion, prompts, samples, count,
+    report, model_evaluation}`. The report (HTML and JSON, with the tuning curve of `tuning_job`) goes
+    to `report_prefix` in GCS, is linked from the task and the version, and is recorded as the version's
+    ModelEvaluation.
     """
 
     template_fields: Sequence[str] = (
@@ -75,8 +87,12 @@ class QualityGateOperator(VertexBaseOperator):
         "floor",
         "max_prompts",
         "concurrency",
+        "report_prefix",
+        "tuning_job",
+        "tuning_method",
         "impersonation_chain",
     )
+    operator_extra_links = (EvaluationReportLink(),)
 
     def __init__(
         self,
@@ -92,6 +108,9 @@ class QualityGateOperator(VertexBaseOperator):
         floor: float | str = promotion.DEFAULT_FLOOR,
         max_prompts: int | str = 50,
         concurrency: int | str = 4,
+        report_prefix: str | None = None,
+        tuning_job: str | None = None,
+        tuning_method: str | None = None,
         production_alias: str = "production",
         rejected_alias: str = "rejected",
         max_output_tokens: int = 1024,
@@ -109,6 +128,9 @@ class QualityGateOperator(VertexBaseOperator):
         self.floor = floor
         self.max_prompts = max_prompts
         self.concurrency = concurrency
+        self.report_prefix = report_prefix
+        self.tuning_job = tuning_job
+        self.tuning_method = tuning_method
         self.production_alias = production_alias
         self.rejected_alias = rejected_alias
         self.max_output_tokens = max_output_tokens
@@ -165,8 +187,10 @@ class QualityGateOperator(VertexBaseOperator):
             for role, per in scores.items()
         }
         decision = promotion.decide(means["candidate"], means["champion"], rule)
-        report = self._report(rule, decision, candidate, champion, examples, answers, scores, means)
+        facts = (rule, decision, candidate, champion, examples, answers, scores, means)
+        report = self._report(*facts, clip_at=XCOM_TEXT)
         self.log.info("%s", _summary(report))
+        report = {**report, **self._publish(context, self._report(*facts, clip_at=None))}
         if decision.passed:
             return report
         model = self.model_version.split("@", 1)[0]
@@ -259,9 +283,10 @@ class QualityGateOperator(VertexBaseOperator):
         answers: dict[str, list[str]],
         scores: dict[str, dict[str, list[float]]],
         means: dict[str, dict[str, float]],
+        clip_at: int | None,
     ) -> dict[str, Any]:
         def clip(text: str) -> str:
-            return text if len(text) <= XCOM_TEXT else text[: XCOM_TEXT - 1] + "…"
+            return text if clip_at is None or len(text) <= clip_at else text[: clip_at - 1] + "…"
 
         prompts = [
             {
@@ -294,6 +319,51 @@ class QualityGateOperator(VertexBaseOperator):
             "samples": [
                 {"line": p["line"], "prompt": p["prompt"], "answer": p["candidate"]} for p in prompts
             ],
+        }
+
+    def _curve(self) -> training_curve.Curve | None:
+        """The tuning run's loss curve where the job reports it; None (logged) when there is none to read."""
+        if not self.tuning_job or not self.tuning_method or str(self.tuning_job) == "None":
+            return None
+        try:
+            job = self.hook(TuningJobHook).get_job(
+                str(self.tuning_job), TuningMethod(str(self.tuning_method))
+            )
+            uri = training_curve.scalars_uri(job)
+            if uri is None:
+                self.log.info("%s reports no loss curve the gate can read", self.tuning_job)
+                return None
+            return training_curve.parse(self.hook(StorageHook).read_text(uri), uri)
+        except (VertexError, ValueError) as exc:  # evidence, not the decision: the report says it is missing
+            self.log.warning("The report has no tuning curve: %s", exc)
+            return None
+
+    def _publish(self, context: Context, report: dict[str, Any]) -> dict[str, Any]:
+        """Write the report next to the prepared data, link it, record it as the version's evaluation."""
+        if not self.report_prefix:
+            return {}
+        prefix = str(self.report_prefix).rstrip("/")
+        html_uri, json_uri = f"{prefix}/report.html", f"{prefix}/report.json"
+        curve = self._curve()
+        storage = self.hook(StorageHook)
+        storage.write_text(json_uri, report_json(report, curve), "application/json")
+        storage.write_text(html_uri, report_html(report, curve), "text/html; charset=utf-8")
+        EvaluationReportLink.persist(context, gcs_browser_url(html_uri))
+        self.log.info("Evaluation report: %s (%s)", html_uri, gcs_browser_url(html_uri))
+        registry = self.hook(ModelRegistryHook)
+        verdict = "promote" if report["passed"] else "refuse"
+        name = registry.import_evaluation(
+            self.model_version, model_evaluation(report, verdict, html_uri, json_uri)
+        )
+        registry.merge_version_labels(self.model_version, {LABEL_EVALUATION: label_value(verdict)})
+        description = str(registry.get_model(self.model_version).version_description or "")
+        if html_uri not in description:
+            registry.describe_version(
+                self.model_version, f"{description} Evaluation report: {html_uri}".strip()
+            )
+        return {
+            "report": {"html": html_uri, "json": json_uri, "url": gcs_browser_url(html_uri)},
+            "model_evaluation": name,
         }
 
 

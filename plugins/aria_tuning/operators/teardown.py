@@ -45,7 +45,11 @@ class _TearDown(VertexBaseOperator):
         return self.hook(EndpointHook)
 
     def tear_down(self, endpoints: list[Any], models: list[str]) -> dict[str, Any]:
-        """Start undeploying from `endpoints` (protos); defers until done, then deletes everything."""
+        """Undeploy everything from `endpoints` (protos), wait (deferred), then delete them and `models`.
+
+        After the wait `execute` runs again and finds the same endpoints, now empty: the resume needs
+        no state of its own (`dag.test()` would not hand it any).
+        """
         operations: list[str] = []
         for endpoint in endpoints:
             if not endpoint.deployed_models:
@@ -56,7 +60,6 @@ class _TearDown(VertexBaseOperator):
             operations += [
                 self.endpoints.undeploy(endpoint.name, str(d.id)) for d in endpoint.deployed_models
             ]
-        names = [str(endpoint.name) for endpoint in endpoints]
         if operations:
             self.defer(
                 trigger=VertexOperationTrigger(
@@ -67,18 +70,15 @@ class _TearDown(VertexBaseOperator):
                     **self.hook_kwargs(),
                 ),
                 method_name="execute_undeployed",
-                kwargs={"endpoint_names": names, "models": models},
             )
-        return self._delete(names, models)
+        return self._delete([str(endpoint.name) for endpoint in endpoints], models)
 
-    def execute_undeployed(
-        self, context: Context, event: dict[str, Any], endpoint_names: list[str], models: list[str]
-    ) -> dict[str, Any]:
+    def execute_undeployed(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         if event.get("status") != "success":
             raise VertexError(
                 f"undeploying before deletion failed: {event.get('message')}", resource=event.get("operation")
             )
-        return self._delete(endpoint_names, models)
+        return self.execute(context)
 
     def _delete(self, endpoint_names: list[str], models: list[str]) -> dict[str, Any]:
         deleted_endpoints = [

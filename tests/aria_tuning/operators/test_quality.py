@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from aria_tuning.resources import resource_region
 
 from tests.aria_tuning.conftest import Emulator, new_ti, run_direct, tuning_operator
 from tests.aria_tuning.operators.test_registry_deploy import deploy, endpoint_state, register
+from tests.support.chromium import page_of
 
 # Every test runs on both Vertex transports: gRPC (what Google Cloud uses) and REST.
 pytestmark = pytest.mark.usefixtures("transport")
@@ -162,3 +165,58 @@ def test_bad_parameters_fail_without_retry_before_any_call(
     }
     with pytest.raises(AirflowFailException, match=message):
         gate(fake, datasets["palm_eval"], "text-bison@001", **overrides)
+
+
+def test_the_report_is_published_linked_recorded_and_renders(
+    vertex: str, datasets: dict[str, str], tmp_path: Path
+) -> None:
+    from aria_tuning.hooks.gcs import StorageHook
+    from aria_tuning.hooks.models import ModelRegistryHook
+
+    parent, _, evaluation = names()
+    tuned = run_direct(tuning_operator(datasets), new_ti())
+    registered = register(tuned, parent)
+    candidate = deploy(registered["model_version"], evaluation)
+    prefix = f"gs://aria-datasets/components-tests/reports/{uuid.uuid4().hex[:8]}/"
+    ti = new_ti("quality_gate")
+    operator = QualityGateOperator(
+        task_id="quality_gate",
+        endpoint=candidate["endpoint"],
+        model_version=registered["model_version"],
+        eval_data_uri=datasets["palm_eval"],
+        base_model="text-bison@001",
+        production_endpoint="no-such-endpoint",
+        max_prompts=4,
+        report_prefix=prefix,
+        tuning_job=tuned["job"],
+        tuning_method=tuned["method"],
+    )
+    report = run_direct(operator, ti)
+    assert report["report"]["html"] == f"{prefix}report.html"
+    # Linked from the task (the UI's extra link) and from the version, recorded as its evaluation.
+    assert ti.xcoms["evaluation_report_url"] == report["report"]["url"]
+    assert report["report"]["url"].startswith("https://storage.cloud.google.com/aria-datasets/")
+    registry = ModelRegistryHook()
+    version = registry.get_model(registered["model_version"])
+    assert report["report"]["html"] in version.version_description
+    assert dict(version.labels)["aria-evaluation"] == "promote"
+    [recorded] = registry.evaluations(registered["model_version"])
+    assert recorded.name == report["model_evaluation"]
+    assert dict(recorded.metrics)["rougeL"] == report["candidate"]["aggregates"]["rouge_l"]
+    assert dict(recorded.metadata)["reportHtml"] == report["report"]["html"]
+
+    numbers = json.loads(StorageHook().read_text(report["report"]["json"]))
+    assert numbers["candidate"]["aggregates"] == report["candidate"]["aggregates"]
+    curve = numbers["tuning_curve"]
+    assert len(curve["train_loss"]) == 5 and curve["eval_loss"]  # 5 train steps, eval loss reported
+    page_file = tmp_path / "report.html"
+    page_file.write_text(StorageHook().read_text(report["report"]["html"]), encoding="utf-8")
+    with page_of(page_file) as page:
+        assert page.inner_text("#decision") == "PROMOTE"
+        assert page.locator("#prompts tbody tr").count() == 4
+        assert page.locator("#aggregates tbody tr").count() == 3
+        for chart in ("#tuning-curve", "#scores"):
+            box = page.locator(f"{chart} svg").bounding_box()
+            assert box is not None and box["width"] > 300 and box["height"] > 100, chart
+        assert page.locator("#tuning-curve svg path").count() > 2  # the drawn curves, not an empty frame
+        assert "eval loss" in page.inner_text("#tuning-curve")

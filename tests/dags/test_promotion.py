@@ -1,0 +1,259 @@
+"""Promotion you can trust, end to end through `dag.test()`: evaluate, canary, refuse, roll back.
+
+One parent model and one production endpoint of its own go through four runs in order: a first
+run promoted against the base model, a second (better data) promoted against the first, a third
+whose model is degraded and refused with production left byte for byte as it was, and a rollback.
+After each, the emulator holds exactly what the run keeps: one more version of one parent model,
+and no endpoint of the run's serving anything but the production endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from scripts.demo import run_dag
+from scripts.emulators import emulator_control
+from scripts.sample_data import create_buckets, upload_version
+from tests.dags.conftest import parse_dags
+from tests.support import airflow as airflow_support
+from tests.support.emulator_settings import EmulatorSettings
+
+FAST = {
+    "ARIA_UPLOAD_INACTIVITY_SECONDS": "1",
+    "ARIA_SENSOR_POKE_SECONDS": "1",
+    "ARIA_VERTEX_POLL_SECONDS": "1",
+    "ARIA_RETRY_DELAY_SECONDS": "1",
+    "ARIA_CANARY_SOAK_SECONDS": "1",
+}
+LOCATION = "projects/aria-local/locations/europe-west4"
+
+
+@dataclass
+class Story:
+    """The DAGs, the emulator, and what the runs so far left: names, versions, endpoint bytes."""
+
+    tuning: Any
+    rollback: Any
+    vertex: str
+    model_name: str = field(default_factory=lambda: f"ARIA-text-promo-{uuid.uuid4().hex[:6]}")
+    endpoint_name: str = field(default_factory=lambda: f"ARIA-ep-promo-{uuid.uuid4().hex[:6]}")
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def conf(self, **overrides: Any) -> dict[str, Any]:
+        return {
+            "base_model": "text-bison@001",
+            "dry_run": False,
+            "dataset_uri": None,
+            "tuned_model_name": self.model_name,
+            "endpoint_name": self.endpoint_name,
+            "traffic_percentage": 10,
+            **overrides,
+        }
+
+    def get(self, path: str, **query: str) -> Any:
+        url = f"{self.vertex}/v1/{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.loads(response.read() or b"{}")
+
+    def endpoints(self) -> list[dict[str, Any]]:
+        return list(self.get(f"{LOCATION}/endpoints", pageSize="1000").get("endpoints", []))
+
+    def production(self) -> dict[str, Any]:
+        [endpoint] = [e for e in self.endpoints() if e["displayName"] == self.endpoint_name]
+        return endpoint
+
+    def versions(self) -> dict[str, list[str]]:
+        [model] = self.get(f"{LOCATION}/models", filter=f'display_name="{self.model_name}"')["models"]
+        versions = self.get(f"{model['name']}:listVersions")["models"]
+        return {v["versionId"]: sorted(v.get("versionAliases", [])) for v in versions}
+
+
+@pytest.fixture(scope="module")
+def story(gcs_emulator: str, vertex_emulator: str) -> Iterator[Story]:
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in FAST.items():
+            patch.setenv(key, value)
+        airflow_support.use_emulators(vertex_emulator, patch)
+        airflow_support.migrate_database()
+        create_buckets(["aria-datasets", "aria-pipeline-root"])
+        bag = parse_dags()
+        assert not bag.import_errors, bag.import_errors
+        yield Story(bag.dags["aria_text_tuning"], bag.dags["aria_text_rollback"], vertex_emulator)
+
+
+def _serving(story: Story) -> set[str]:
+    return {e["name"] for e in story.endpoints() if e.get("deployedModels")}
+
+
+def _counts(story: Story) -> dict[str, int]:
+    return {k: v for k, v in emulator_control(story.vertex, "counts").items() if isinstance(v, int)}
+
+
+def run(story: Story, key: str, date: str, sample: str, **conf: Any) -> dict[str, Any]:
+    """One run of the tuning DAG on `sample` as version `date`, and what it changed in the emulator."""
+    upload_version(sample, as_version=date)
+    before, serving = _counts(story), _serving(story)
+    state, states, xcoms = run_dag(story.tuning, date, story.conf(**conf))
+    after = _counts(story)
+    story.runs[key] = {
+        "state": state,
+        "states": states,
+        "xcoms": xcoms,
+        "delta": {k: after[k] - before.get(k, 0) for k in ("models", "modelVersions", "endpoints")},
+        "delta_evaluations": after["modelEvaluations"] - before.get("modelEvaluations", 0),
+        "newly_serving": _serving(story) - serving,
+    }
+    return story.runs[key]
+
+
+def assert_leaves_nothing_behind(story: Story, result: dict[str, Any], first: bool) -> None:
+    """One parent model with one more version; only the production endpoint serves of what the run made."""
+    assert result["delta"] == {
+        "models": 1 if first else 0,
+        "modelVersions": 1,
+        "endpoints": 1 if first else 0,
+    }
+    assert result["newly_serving"] <= {story.production()["name"]}
+    assert not [e for e in story.endpoints() if e["displayName"] == f"{story.endpoint_name}-eval"]
+    tuned = result["xcoms"]["tune"]
+    with pytest.raises(urllib.error.HTTPError, match="404"):  # the pipeline's own endpoint and model went
+        story.get(tuned["endpoint"])
+    with pytest.raises(urllib.error.HTTPError, match="404"):
+        story.get(tuned["tuned_model"].split("@")[0])
+    assert result["states"]["tear_down_evaluation"] == "success"
+    assert result["states"]["clean_up_tuning_outputs"] == "success"
+    assert_evidence(story, result)
+
+
+def assert_evidence(story: Story, result: dict[str, Any]) -> None:
+    """The run's report is in GCS next to the prepared data and recorded as the version's evaluation."""
+    from aria_tuning.hooks.gcs import StorageHook
+
+    gate = result["xcoms"]["quality_gate"]
+    prepared = result["xcoms"]["resolve_dataset_version"]["prepared_uri"]
+    assert gate["report"]["html"].startswith(f"{prepared}evaluation/")
+    numbers = json.loads(StorageHook().read_text(gate["report"]["json"]))
+    assert numbers["decision"] == gate["decision"] and numbers["tuning_curve"]["train_loss"]
+    version = result["xcoms"]["register_model"]["model_version"]
+    evaluations = story.get(f"{version}/evaluations").get("modelEvaluations", [])
+    assert [e["name"] for e in evaluations] == [gate["model_evaluation"]]
+    assert result["delta_evaluations"] == 1
+
+
+def test_a_first_run_is_promoted_against_the_base_model(story: Story) -> None:
+    result = run(story, "first", "2031-01-05", "2025-06-01")
+    assert result["state"] == "success", result["states"]
+    gate = result["xcoms"]["quality_gate"]
+    assert gate["passed"] and gate["champion"]["kind"] == "base model"
+    assert gate["candidate"]["aggregates"]["rouge_l"] > 0.9 > gate["champion"]["aggregates"]["rouge_l"]
+    rollout = result["xcoms"]["deploy_model"]
+    assert rollout["steps"] == []  # nothing served before: no canary, all traffic at once
+    assert story.versions() == {"1": ["candidate", "default", "production"]}
+    assert_leaves_nothing_behind(story, result, first=True)
+
+
+def test_the_demo_prints_the_champion_challenger_table_the_decision_and_the_report(story: Story) -> None:
+    from scripts.demo import evaluation
+
+    gate = story.runs["first"]["xcoms"]["quality_gate"]
+    lines = evaluation(gate)
+    print("\n".join(lines))  # what `make demo` shows for this run (pytest -s)
+    rows = {
+        line.split()[0]: line
+        for line in lines
+        if line.startswith("  ") and line.split()[0] in gate["rule"]["metrics"]
+    }
+    assert set(rows) == {"exact_match", "bleu", "rouge_l"} and "<- primary" in rows["rouge_l"]
+    assert f"{gate['candidate']['aggregates']['rouge_l']:.3f}" in rows["rouge_l"]
+    assert any(line.startswith("Decision          PROMOTE") for line in lines)
+    assert any(line.startswith("Report") and gate["report"]["html"] in line for line in lines)
+
+
+def test_a_second_run_with_a_better_dataset_is_promoted_against_the_first(story: Story) -> None:
+    result = run(story, "second", "2031-01-12", "2025-06-08")
+    assert result["state"] == "success", result["states"]
+    gate = result["xcoms"]["quality_gate"]
+    first = story.runs["first"]["xcoms"]["register_model"]["model_version"]
+    assert gate["passed"] and gate["champion"]["model"] == first
+    assert gate["candidate"]["aggregates"]["rouge_l"] > gate["champion"]["aggregates"]["rouge_l"]
+    rollout = result["xcoms"]["deploy_model"]
+    assert [step["share"] for step in rollout["steps"]] == [10]  # the canary, soaked, then all traffic
+    assert rollout["retired"] == [first]
+    production = story.production()
+    assert [d["modelVersionId"] for d in production["deployedModels"]] == ["2"]
+    assert story.versions() == {"1": ["default"], "2": ["candidate", "production"]}
+    assert_leaves_nothing_behind(story, result, first=False)
+
+
+def test_a_degraded_candidate_is_refused_and_production_is_byte_for_byte_unchanged(
+    story: Story, emulator_settings: EmulatorSettings
+) -> None:
+    emulator_settings.set(secondsPerStep=0.3)  # the job runs long enough to be steered
+    degraded: list[str] = []
+    stop = threading.Event()
+
+    def degrade_the_job() -> None:
+        jobs = f"{story.vertex}/v1/{LOCATION}/pipelineJobs"
+        while not stop.wait(0.1) and not degraded:
+            with urllib.request.urlopen(jobs, timeout=10) as response:
+                for job in json.loads(response.read()).get("pipelineJobs", []):
+                    if "2031-01-19" in json.dumps(job.get("runtimeConfig", {})):
+                        emulator_control(story.vertex, f"jobs/{job['name']}:degrade", {})
+                        degraded.append(job["name"])
+
+    before = json.dumps(story.production(), sort_keys=True)
+    watcher = threading.Thread(target=degrade_the_job, daemon=True)
+    watcher.start()
+    try:
+        result = run(story, "degraded", "2031-01-19", "2025-06-15")
+    finally:
+        stop.set()
+        watcher.join()
+    assert degraded, "the pipeline job was never seen to degrade it"
+    assert result["state"] == "failed"
+    states = result["states"]
+    assert states["quality_gate"] == "failed" and states["deploy_model"] == "upstream_failed"
+    assert json.dumps(story.production(), sort_keys=True) == before  # split, deployed models, update time
+    assert story.versions() == {"1": ["default"], "2": ["production"], "3": ["candidate", "rejected"]}
+    assert result["delta"] == {"models": 0, "modelVersions": 1, "endpoints": 0}
+    assert result["newly_serving"] == set()
+    assert not [e for e in story.endpoints() if e["displayName"] == f"{story.endpoint_name}-eval"]
+    assert states["tear_down_evaluation"] == "success"
+    # The refusal has its evidence too: the report, and the evaluation on the rejected version.
+    assert not result["xcoms"]["quality_gate"]["passed"]
+    assert_evidence(story, result)
+
+
+def test_the_rollback_dag_restores_the_previous_version_and_is_idempotent(story: Story) -> None:
+    conf = {
+        "tuned_model_name": story.model_name,
+        "endpoint_name": story.endpoint_name,
+        "region": "europe-west4",
+    }
+    state, states, xcoms = run_dag(story.rollback, "2031-01-20", {**conf, "version": "previous production"})
+    assert state == "success", states
+    restored = xcoms["roll_back"]
+    assert restored["model_version"].endswith("@1") and restored["rolled_back_from"].endswith("@2")
+    production = story.production()
+    assert [d["modelVersionId"] for d in production["deployedModels"]] == ["1"]
+    assert list(production["trafficSplit"].values()) == [100]
+    assert story.versions()["1"] == ["default", "production"] and "production" not in story.versions()["2"]
+
+    before = json.dumps(story.production(), sort_keys=True)
+    state, states, _ = run_dag(story.rollback, "2031-01-21", {**conf, "version": "previous production"})
+    assert state == "success", states
+    assert json.dumps(story.production(), sort_keys=True) == before
+
+    state, states, _ = run_dag(story.rollback, "2031-01-22", {**conf, "version": "7"})
+    assert state == "failed" and states["roll_back"] == "failed"
+    assert json.dumps(story.production(), sort_keys=True) == before
