@@ -72,6 +72,8 @@ def airflow_api(
         "ARIA_VERTEX_POLL_SECONDS": "1",
         "ARIA_RETRY_DELAY_SECONDS": "1",
         "ARIA_TUNING_SCHEDULE": "none",
+        # A canary (when another test's version serves the default endpoint) soaks 10 s, not 30 minutes.
+        "ARIA_CANARY_SOAK_SECONDS": "10",
     }
     env = la.airflow_env(
         home, postgres, port, gcs_emulator, vertex_emulator, "aria-test-jwt-secret", extra,
