@@ -267,6 +267,14 @@ def test_the_job_of_a_failed_task_is_cancelled_and_reported(running_job: Any) ->
     assert _job_state(name) in ("CANCELLING", "CANCELLED")
 
 
+@pytest.mark.parametrize(("run_state", "action"), [("running", "keep"), ("failed", "cancel")])
+def test_a_task_without_state_is_judged_by_its_dag_run(running_job: Any, run_state: str, action: str) -> None:
+    name, ti = running_job
+    states = TableStates({ti.dag_id: {ti.run_id: {"tune": None}}}, {(ti.dag_id, ti.run_id): run_state})
+    verdict = verdict_for(reconcile(states), name)
+    assert verdict is not None and verdict["action"] == action, verdict
+
+
 @pytest.mark.parametrize("tasks", [{"tune": "deferred"}, {"tune": "up_for_retry"}])
 def test_the_job_of_a_live_task_is_left_running(running_job: Any, tasks: dict[str, str]) -> None:
     name, ti = running_job

@@ -124,12 +124,11 @@ class VertexReconcileOperator(VertexBaseOperator):
 
         verdicts = []
         for job in jobs:
-            verdict = rc.judge_job(job, inventory, latest[job.run_key], now, grace)
-            task = inventory.by_key.get(job.run_key)
-            if verdict.action == rc.CANCEL and task is not None and task.state is None:
-                # Only a task that never started needs its run's state to be judged.
+            task, run_state = inventory.by_key.get(job.run_key), None
+            if task is not None and task.state is None and job.state not in vj.TERMINAL:
+                # Only a task that has not started is judged by its DAG run's state too.
                 run_state = states.run_state(task.dag_id, task.run_id)
-                verdict = rc.judge_job(job, inventory, latest[job.run_key], now, grace, run_state)
+            verdict = rc.judge_job(job, inventory, latest[job.run_key], now, grace, run_state)
             verdicts.append(self._act_on_job(job, verdict, dry_run))
         verdicts += [
             self._act_on_deployment(d, rc.judge_deployment(d, inventory, now, grace), dry_run)
