@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -32,6 +32,31 @@ from aria_tuning.resources import resource_region
 #: user actions and triggerer restarts alike. Either way the Vertex job is cancelled only once the API
 #: server says the task instance has left the deferred state (`_user_acted`).
 TRIGGER_HAS_ON_KILL = "on_kill" in BaseTrigger.__dict__
+
+
+async def delivering_cancellation(request: Coroutine[Any, Any, Any]) -> Any:
+    """Await `request` so that a cancellation of the caller always reaches the caller, message and all.
+
+    Python 3.11's `asyncio.wait_for` drops a cancellation that arrives in the loop pass in which the
+    awaited call completes: it returns the result instead (CPython gh-86296, fixed in 3.12 by
+    rebuilding it on `asyncio.timeout`). google-auth awaits every async REST request with it
+    (`google/auth/aio/transport/sessions.py`, `timeout_guard`), so a triggerer's "cancelled by user
+    action" landing as a poll's reply arrives was lost: the trigger went on polling and the job it
+    should have cancelled went on billing. Shielded, the request's own task may swallow the
+    cancellation; the caller's await raises it. The request is then cancelled too, its outcome dropped.
+    """
+    inner = asyncio.ensure_future(request)
+    try:
+        return await asyncio.shield(inner)
+    except asyncio.CancelledError:
+        inner.cancel()
+        inner.add_done_callback(_drop_outcome)
+        raise
+
+
+def _drop_outcome(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: no "exception was never retrieved" at garbage collection
 
 
 class _VertexPollingTrigger(BaseTrigger):
@@ -82,7 +107,7 @@ class _VertexPollingTrigger(BaseTrigger):
         failures = 0
         while True:
             try:
-                return await call()
+                return await delivering_cancellation(call())
             except Exception as exc:
                 if not is_transient(exc) or failures >= self.transient_error_budget:
                     raise

@@ -311,3 +311,25 @@ def test_a_job_that_cannot_be_read_is_an_error_event_naming_it(vertex: str) -> N
     message = event.pop("message")
     assert event == {"status": "error", "job": missing, "state": "UNKNOWN", "method": "pipeline"}
     assert message.startswith("polling failed: ") and "not found" in message.lower()
+
+
+def test_a_cancel_landing_with_the_reply_still_cancels_the_trigger() -> None:
+    """Python 3.11's wait_for (google-auth's REST timeout guard) returns a reply that arrives in the same
+    loop pass as a cancel and drops the cancel; the trigger must still see it, with its message."""
+    trigger = VertexOperationTrigger(operation_names=["projects/p/locations/l/operations/1"])
+
+    async def cancel_as_the_reply_lands() -> None:
+        reply = asyncio.get_running_loop().create_future()
+
+        async def request() -> str:
+            return await asyncio.wait_for(reply, 10)
+
+        polling = asyncio.ensure_future(trigger._call("a poll", request))
+        await asyncio.sleep(0)  # the request waits for its reply
+        reply.set_result("the job")
+        polling.cancel("user action")
+        with pytest.raises(asyncio.CancelledError) as raised:
+            await polling
+        assert raised.value.args == ("user action",)
+
+    asyncio.run(cancel_as_the_reply_lands())
