@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import re
 
 import pytest
+import requests
 from airflow.sdk.exceptions import AirflowFailException
 from aria_tuning.errors import AriaTuningError, VertexJobFailed
 
@@ -45,7 +47,11 @@ def test_success_for_both_methods(vertex: str, datasets: dict[str, str], model: 
     assert result["state"] == "SUCCEEDED" and "/endpoints/" in result["endpoint"]
     assert result["job"].split("/")[4] == ("pipelineJobs" if model.startswith("text") else "tuningJobs")
     assert result["method"] == ("pipeline" if model.startswith("text") else "tuning_job")
-    assert "/models/" in result["tuned_model"] and result["duration_seconds"] >= 0
+    assert "/models/" in result["tuned_model"]
+    job = requests.get(f"{vertex}/v1/{result['job']}", timeout=30).json()  # Vertex's own times
+    started = dt.datetime.fromisoformat(job.get("startTime") or job["createTime"])
+    took = (dt.datetime.fromisoformat(job["endTime"]) - started).total_seconds()
+    assert result["duration_seconds"] == pytest.approx(took, abs=0.001) and took > 0
     assert result["console_url"].startswith("https://console.cloud.google.com/vertex-ai/")
     assert ti.xcoms["vertex_tuning_job_url"] == result["console_url"]
     # The tuning run's own model is deleted once registered (#14): the Model Registry link is the
