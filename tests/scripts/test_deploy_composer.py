@@ -23,7 +23,7 @@ from tests.support.airflow import REPO
 
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 #: A complete package list (`pip list` output, as list-packages prints it) of an image that has
-#: everything aria_tuning needs except rapidfuzz.
+#: everything aria_tuning needs except rapidfuzz and matplotlib.
 FULL_LIST = """Package                          Version
 -------------------------------- --------------
 apache-airflow                   3.3.1+composer
@@ -156,9 +156,10 @@ def test_a_complete_list_installs_exactly_our_package_and_what_the_image_lacks(t
     assert "UNKNOWN" not in done.stdout
     update = next(line for line in changes(done.stdout) if "environments update" in line)
     flags = sorted(part for part in update.split() if part.startswith("--update-pypi-package="))
-    # rapidfuzz at the twin lock's version (deploy/composer/twin-constraints.txt).
+    # matplotlib and rapidfuzz at the twin lock's versions (deploy/composer/twin-constraints.txt).
     assert flags == [
         f"--update-pypi-package=aria-vertex-tuning=={VERSION}",
+        "--update-pypi-package=matplotlib==3.11.2",
         "--update-pypi-package=rapidfuzz==3.14.6",
     ]
 
