@@ -28,6 +28,7 @@ from aria_tuning.errors import (
     QualityGateFailed,
     VertexError,
 )
+from aria_tuning.evaluation_log import log_lines
 from aria_tuning.evaluation_report import model_evaluation, report_html, report_json
 from aria_tuning.hooks.endpoints import EndpointHook
 from aria_tuning.hooks.evaluation import EvaluationHook
@@ -189,7 +190,8 @@ class QualityGateOperator(VertexBaseOperator):
         decision = promotion.decide(means["candidate"], means["champion"], rule)
         facts = (rule, decision, candidate, champion, examples, answers, scores, means)
         report = self._report(*facts, clip_at=XCOM_TEXT)
-        self.log.info("%s", _summary(report))
+        for line in log_lines(report):  # each prompt's score, the means, the rule: what a person reads
+            self.log.info("%s", line)
         report = {**report, **self._publish(context, self._report(*facts, clip_at=None))}
         if decision.passed:
             return report
@@ -365,17 +367,3 @@ class QualityGateOperator(VertexBaseOperator):
             "report": {"html": html_uri, "json": json_uri, "url": gcs_browser_url(html_uri)},
             "model_evaluation": name,
         }
-
-
-def _summary(report: dict[str, Any]) -> str:
-    decision, rule = report["decision"], report["rule"]
-    rows = [
-        f"{name}: candidate {report['candidate']['aggregates'][name]:.3f}, "
-        f"champion {report['champion']['aggregates'][name]:.3f}"
-        for name in rule["metrics"]
-    ]
-    verdict = "PROMOTE" if decision["passed"] else "REFUSE: " + "; ".join(decision["reasons"])
-    return (
-        f"{'; '.join(rows)}. Rule: {rule['primary']} >= champion - {rule['tolerance']} and >= "
-        f"{rule['floor']}. {verdict}"
-    )

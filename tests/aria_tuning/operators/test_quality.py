@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from aria_tuning.errors import EvaluationEndpointError
+from aria_tuning.evaluation_log import short
 from aria_tuning.hooks import VertexHook
 from aria_tuning.operators.quality import QualityGateOperator
 from aria_tuning.resources import resource_region
@@ -59,12 +61,24 @@ def production_state(endpoint: str) -> bytes:
     ("model", "eval_key"), [("text-bison@001", "palm_eval"), ("gemini-2.5-flash", "gemini_eval")]
 )
 def test_a_good_model_beats_the_base_model(
-    vertex: str, datasets: dict[str, str], model: str, eval_key: str
+    vertex: str, datasets: dict[str, str], model: str, eval_key: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     parent, _, evaluation = names()
     registered = register(run_direct(tuning_operator(datasets, model), new_ti()), parent)
     candidate = deploy(registered["model_version"], evaluation)
+    capsys.readouterr()
     report = gate(candidate, datasets[eval_key], model)
+    # The task log (structlog writes it to stdout here) has each prompt's primary scores, then the means.
+    logged = capsys.readouterr().out
+    for i, row in enumerate(report["prompts"], start=1):
+        scores = row["scores"]
+        line = (
+            f"prompt {i}/4 (line {row['line']}): rouge_l candidate {scores['candidate']['rouge_l']:.3f}, "
+            f"champion {scores['champion']['rouge_l']:.3f} | {short(row['prompt'])}"
+        )
+        assert line in logged, (line, logged[-3000:])
+    assert "mean over 4 prompts: exact_match candidate 1.000, champion 0.000; bleu" in logged
+    assert re.search(r"rule on rouge_l: candidate 1\.000 against champion 0\.\d{3} .*\. PROMOTE", logged)
     assert report["passed"] and report["count"] == 4
     assert report["champion"]["kind"] == "base model" and report["champion"]["model"] == model
     assert report["candidate"]["aggregates"] == {"exact_match": 1.0, "bleu": 1.0, "rouge_l": 1.0}
