@@ -95,6 +95,16 @@ _STEP_TIME_SOURCE = "Cloud console: 1,000 steps take 2 to 3 hours (7.2-10.8 s/st
 # in europe-west4 (Cloud TPU pricing), a 64-core v3 pod slice being 32 chips; NVIDIA A100 80GB at $3.93
 # per GPU-hour on demand in us-central1 (Compute Engine GPU pricing), 8 of them. Google's 2024-2025 list
 # prices; check the pages before quoting a budget.
+# Searched again on 2026-12-01 (the search tool's "pages" and "docs" corpora): "Cloud TPU pricing TPU v3 per
+# chip-hour on-demand europe-west4", "Cloud TPU pricing v3-8 ... v3-32 pod commitment", "Vertex AI pricing
+# custom-trained models TPU v3 Pod 32 cores price per hour europe-west4", "Compute Engine GPU pricing NVIDIA
+# A100 80GB per GPU hour us-central1 a2-ultragpu". Stored copies exist of cloud.google.com/tpu/pricing
+# (several languages, an undated copy from when TPU v4 was in Preview), cloud.google.com/vertex-ai/pricing
+# and cloud.google.com/compute/docs/gpus, each only as its opening: no price row of either figure. What
+# the TPU page's opening does say: "TPU Pod type pricing ... These TPU types are available only if you have
+# evaluation quota or purchase a 1 year or 3 year commitment" (v2 and v3), so Cloud TPU had no on-demand
+# price for a v3 pod slice; what the pipeline pays is Vertex AI's custom-training price for its TPU pod,
+# which the stored Vertex AI pricing copy does not reach. Both figures stay unverified.
 _PRICE_AGE = "2024-2025 list price"
 TPU_V3_64_PRICE = Price(
     usd=64.00,
@@ -292,6 +302,9 @@ _GEMINI_RETIREMENT_SOURCE = "Vertex AI docs, 'Model versions and lifecycle', lat
 
 # Google publishes no duration for Gemini tuning jobs. The one figure found: a third-party guide,
 # hexdocs.pm/gemini_ex/tunings.html, "Cost Considerations: Training time (typically 1-4 hours)".
+# Searched again on 2026-12-01 ("docs": "how long does a Gemini supervised tuning job take to complete
+# Vertex AI hours"): Google's "Tune Gemini models by using supervised fine-tuning" pages in their stored
+# copies give no duration; only that guide does.
 _GEMINI_ETA_SOURCE = (
     "Google publishes no duration for Gemini tuning jobs; 1 to 4 h from a third-party guide "
     "(hexdocs.pm/gemini_ex/tunings.html: 'Training time (typically 1-4 hours)')"
@@ -303,6 +316,13 @@ _GEMINI_ETA_SOURCE = (
 # tuning rows): Google's 2025 list prices gemini-2.5-pro $25, gemini-2.5-flash $5, gemini-2.5-flash-lite
 # $1.50, gemini-2.0-flash $3. No tuning price was found for the 3.x models: their estimate assumes the
 # 2.5 model of the same tier costs the same, and says so.
+# Searched again on 2026-12-01 ("pages" and "docs" corpora): "Vertex AI generative AI pricing tuning per 1M
+# training tokens Gemini 2.5 Flash supervised fine-tuning", "Gemini 2.5 Flash tuning $5 per 1M training
+# tokens Vertex AI pricing", "cloud.google.com/vertex-ai/generative-ai/pricing Tuning training tokens
+# price", "Vertex AI pricing generative AI Tuning Gemini 2.5 Pro training per 1M tokens $25", "Gemini
+# Enterprise Agent Platform pricing supervised tuning training tokens", "Generative AI on Vertex AI pricing
+# page Gemini models tuning price". No copy of Google's generative AI pricing page came back, only
+# third-party pages quoting inference prices; the figures stay unverified.
 _TUNING_PRICES = "Vertex AI generative AI pricing, cloud.google.com/vertex-ai/generative-ai/pricing, Tuning"
 
 
