@@ -10,6 +10,7 @@ that model (a new model when the display name changes) that answers from both da
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
@@ -96,6 +97,20 @@ def checkpoint_epochs(epochs: int) -> list[int]:
     if epochs <= MAX_CHECKPOINTS:
         return list(range(1, epochs + 1))
     return sorted({round(k * epochs / MAX_CHECKPOINTS) for k in range(1, MAX_CHECKPOINTS + 1)})
+
+
+def experiment_name(job_name: str, at: float) -> str:
+    """The Vertex AI Experiment (an ML Metadata context) a tuning job reports its tuning metrics to.
+
+    Vertex names it by a timestamp of the run: `projects/P/locations/L/metadataStores/default/contexts/
+    tuning-experiment-20241103131117085279` in a job response quoted in the Mscc.GenerativeAI client's
+    source, `.../contexts/tuning-experiment-2025010112345678` in the "Example response" of Google's Gen AI
+    SDK samples (region tag googlegenaisdk_tuning_job_get). The emulator reports the name only and serves
+    no metadataStores: the DAG does not read the curve Vertex keeps there (README, Promotion).
+    """
+    parent = names.parse(job_name, KIND).parent
+    stamp = dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y%m%d%H%M%S%f")
+    return f"{parent}/metadataStores/default/contexts/tuning-experiment-{stamp}"
 
 
 class _Fetched(datasets.GcsReader):
@@ -195,6 +210,7 @@ class Tuning(JobService):
                     return
                 raise StepFailed(f"dataset validation failed: {invalid}") from invalid
             per_epoch = math.ceil(len(training.examples) / BATCH_SIZE)
+            internal["experiment"] = experiment_name(resource["name"], at)
             internal["examples"] = training.examples
             internal["stepsPerEpoch"] = per_epoch
             internal["stats"] = tuning_stats.supervised(text, epochs, epochs * per_epoch)
@@ -276,6 +292,8 @@ class Tuning(JobService):
         job = record["internal"]
         state = lifecycle.phase(job)
         resource = {**record["resource"], **self.lifecycle_fields(job)}
+        if job.get("experiment"):
+            resource["experiment"] = job["experiment"]
         if job.get("stats"):
             resource["tuningDataStats"] = {"supervisedTuningDataStats": job["stats"]}
         if state is Phase.SUCCEEDED and job["outputs"]:

@@ -2,8 +2,10 @@
 
 The page shows the decision and the rule, the aggregate scores of candidate and champion against the
 tolerance and the floor, the tuning curve and the scores as charts (matplotlib, inline SVG), and the
-per-prompt table (prompt, expected, candidate, champion, scores). No Airflow and no Google import;
-matplotlib is imported when a chart is drawn.
+per-prompt table (prompt, expected, candidate, champion, scores). A Gemini tuning job has no curve to
+draw (Vertex keeps it in the job's Vertex AI Experiment): the page names the Experiment and shows what
+the job reports instead, its tuning data stats. No Airflow and no Google import; matplotlib is imported
+when a chart is drawn.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aria_tuning.promotion import METRICS
-from aria_tuning.training_curve import Curve
+from aria_tuning.training_curve import Curve, JobStats
 
 #: The Model Registry's schema for text-generation evaluation metrics (what the console's Evaluate tab reads).
 METRICS_SCHEMA = (
@@ -36,14 +38,16 @@ code{background:#f1f3f4;padding:0 .2rem}
 """
 
 
-def report_json(report: dict[str, Any], curve: Curve | None) -> str:
-    """The numbers of the report: the gate's evaluation and the tuning curve."""
-    return json.dumps(
-        {**report, "tuning_curve": curve.to_dict() if curve else None}, indent=2, ensure_ascii=False
-    )
+def report_json(report: dict[str, Any], curve: Curve | None, stats: JobStats | None = None) -> str:
+    """The numbers of the report: the gate's evaluation, the tuning curve or a Gemini job's data stats."""
+    tuning = {
+        "tuning_curve": curve.to_dict() if curve else None,
+        "tuning_data_stats": stats.to_dict() if stats else None,
+    }
+    return json.dumps({**report, **tuning}, indent=2, ensure_ascii=False)
 
 
-def report_html(report: dict[str, Any], curve: Curve | None) -> str:
+def report_html(report: dict[str, Any], curve: Curve | None, stats: JobStats | None = None) -> str:
     decision, rule = report["decision"], report["rule"]
     candidate, champion = report["candidate"], report["champion"]
     passed = bool(decision["passed"])
@@ -65,9 +69,7 @@ def report_html(report: dict[str, Any], curve: Curve | None) -> str:
         _aggregates(report),
         _figure("scores", _scores_chart(report), "Mean score per metric; the dashed line is the floor."),
         "<h2>Tuning curve</h2>",
-        _figure("tuning-curve", _curve_chart(curve), _curve_caption(curve))
-        if curve and curve.train
-        else '<p id="tuning-curve">The tuning run reported no loss curve that the pipeline could read.</p>',
+        _tuning(curve, stats),
         "<h2>Prompts</h2>",
         _prompts(report),
         "</body></html>",
@@ -118,6 +120,27 @@ def _prompts(report: dict[str, Any]) -> str:
     return (
         '<table id="prompts"><thead><tr><th>Line</th><th>Prompt</th><th>Expected</th><th>Candidate</th>'
         f"<th>Champion</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _tuning(curve: Curve | None, stats: JobStats | None) -> str:
+    """The loss curve where the run reported one; for a Gemini job, where its curve is and its stats."""
+    if curve and curve.train:
+        return _figure("tuning-curve", _curve_chart(curve), _curve_caption(curve))
+    if stats is None:
+        return '<p id="tuning-curve">The tuning run reported no loss curve that the pipeline could read.</p>'
+    where = f"<code>{_e(stats.experiment)}</code>" if stats.experiment else "(not named by the job)"
+    rows = [
+        ("Training examples", stats.examples),
+        ("Tuning steps", stats.steps),
+        ("Billable tokens (the dataset's tokens x epochs)", stats.billable_tokens),
+    ]
+    cells = "".join(f"<tr><th>{_e(name)}</th><td class=num>{value:,}</td></tr>" for name, value in rows)
+    return (
+        '<div id="tuning-curve"><p>A Gemini tuning job reports no loss curve on the job: Vertex AI keeps its '
+        f"tuning metrics in the job's Vertex AI Experiment {where}, which this report does not read. "
+        "What the job reports of its run "
+        f'(<code>tuningDataStats</code>):</p><table id="tuning-stats"><tbody>{cells}</tbody></table></div>'
     )
 
 

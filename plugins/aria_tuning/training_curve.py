@@ -3,8 +3,10 @@
 The tune-large-model tuner names its TensorBoard scalars directory as the `tensorboard_metrics` output
 artifact of its task (`jobDetail.taskDetails[].outputs`); the scalars there are JSON lines of
 `{"step", "tag", "value"}` with tags `train/loss` and `eval/loss` (eval loss only when the run had an
-evaluation dataset). A Gemini tuning job reports its curve in its Vertex AI Experiment (the job's
-`experiment`), which is not read here. Pure functions, no Airflow and no Google import.
+evaluation dataset). A Gemini tuning job carries no curve: TuningJob (google/cloud/aiplatform/v1/
+tuning_job.proto) reports `tuning_data_stats` (examples, steps, billable tokens of its dataset) and
+`experiment`, the Vertex AI Experiment where Vertex keeps its tuning metrics, which is not read here;
+`job_stats` reads those two. Pure functions, no Airflow and no Google import.
 """
 
 from __future__ import annotations
@@ -27,6 +29,41 @@ class Curve:
 
     def to_dict(self) -> dict[str, Any]:
         return {"train_loss": self.train, "eval_loss": self.eval, "source": self.source}
+
+
+@dataclass(frozen=True)
+class JobStats:
+    """What a Gemini tuning job reports of its run instead of a curve, and where its curve is kept."""
+
+    examples: int  # tuning_dataset_example_count
+    steps: int  # tuning_step_count
+    billable_tokens: int  # total_billable_token_count: the dataset's tokens x epochs
+    experiment: str  # the Vertex AI Experiment holding the job's tuning metrics ("" before it runs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "examples": self.examples,
+            "steps": self.steps,
+            "billable_tokens": self.billable_tokens,
+            "experiment": self.experiment,
+        }
+
+
+def job_stats(job: dict[str, Any]) -> JobStats | None:
+    """A tuning job's `tuning_data_stats` and `experiment` (proto field names), else None."""
+    stats = (job.get("tuning_data_stats") or {}).get("supervised_tuning_data_stats") or {}
+    if not stats:
+        return None
+    try:  # int64 fields come as strings in the proto's JSON mapping
+        return JobStats(
+            examples=int(stats.get("tuning_dataset_example_count") or 0),
+            steps=int(stats.get("tuning_step_count") or 0),
+            billable_tokens=int(stats.get("total_billable_token_count") or 0),
+            experiment=str(job.get("experiment") or ""),
+        )
+    except (TypeError, ValueError) as exc:
+        name = job.get("name", "the tuning job")
+        raise ValueError(f"{name}: unreadable tuning_data_stats ({exc})") from exc
 
 
 def scalars_uri(job: dict[str, Any]) -> str | None:

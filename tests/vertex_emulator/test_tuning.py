@@ -53,11 +53,16 @@ def test_tuning_job_succeeds_with_tuned_model_endpoint_and_stats(
     created = gapic.tuning.create_tuning_job(parent=gpu_parent, tuning_job=tuning_job(train, run="r1"))
     assert created.name.startswith(f"{gpu_parent}/tuningJobs/")
     assert created.state == aiplatform_v1.JobState.JOB_STATE_PENDING
+    assert not created.experiment  # named once tuning starts
 
     job = wait_for(lambda: gapic.tuning.get_tuning_job(name=created.name), lambda j: terminal_job(j.state))
 
     assert job.state == aiplatform_v1.JobState.JOB_STATE_SUCCEEDED, job.error.message
     assert job.tuned_model.model.endswith("@1")
+    # Where Vertex keeps the job's tuning metrics: its Vertex AI Experiment, an ML Metadata context.
+    assert re.fullmatch(
+        rf"{gpu_parent}/metadataStores/default/contexts/tuning-experiment-\d{{20}}", job.experiment
+    ), job.experiment
     stats = job.tuning_data_stats.supervised_tuning_data_stats
     assert stats.tuning_dataset_example_count == 16
     assert stats.tuning_step_count == 2 * 2  # 2 epochs x ceil(16 / 8)

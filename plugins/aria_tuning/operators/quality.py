@@ -323,22 +323,32 @@ class QualityGateOperator(VertexBaseOperator):
             ],
         }
 
-    def _curve(self) -> training_curve.Curve | None:
-        """The tuning run's loss curve where the job reports it; None (logged) when there is none to read."""
+    def _tuning_run(self) -> tuple[training_curve.Curve | None, training_curve.JobStats | None]:
+        """What the tuning run reports of itself: the pipeline's loss curve, or a Gemini job's data stats
+        (its curve stays in its Vertex AI Experiment); (None, None), logged, when there is nothing to read."""
         if not self.tuning_job or not self.tuning_method or str(self.tuning_job) == "None":
-            return None
+            return None, None
         try:
             job = self.hook(TuningJobHook).get_job(
                 str(self.tuning_job), TuningMethod(str(self.tuning_method))
             )
+            stats = training_curve.job_stats(job)
+            if stats is not None:
+                self.log.info(
+                    "%s keeps its loss curve in its Vertex AI Experiment %s, which the gate does not read; "
+                    "the report shows the job's tuning data stats",
+                    self.tuning_job,
+                    stats.experiment or "(not named)",
+                )
+                return None, stats
             uri = training_curve.scalars_uri(job)
             if uri is None:
                 self.log.info("%s reports no loss curve the gate can read", self.tuning_job)
-                return None
-            return training_curve.parse(self.hook(StorageHook).read_text(uri), uri)
+                return None, None
+            return training_curve.parse(self.hook(StorageHook).read_text(uri), uri), None
         except (VertexError, ValueError) as exc:  # evidence, not the decision: the report says it is missing
             self.log.warning("The report has no tuning curve: %s", exc)
-            return None
+            return None, None
 
     def _publish(self, context: Context, report: dict[str, Any]) -> dict[str, Any]:
         """Write the report next to the prepared data, link it, record it as the version's evaluation."""
@@ -346,10 +356,10 @@ class QualityGateOperator(VertexBaseOperator):
             return {}
         prefix = str(self.report_prefix).rstrip("/")
         html_uri, json_uri = f"{prefix}/report.html", f"{prefix}/report.json"
-        curve = self._curve()
+        curve, stats = self._tuning_run()
         storage = self.hook(StorageHook)
-        storage.write_text(json_uri, report_json(report, curve), "application/json")
-        storage.write_text(html_uri, report_html(report, curve), "text/html; charset=utf-8")
+        storage.write_text(json_uri, report_json(report, curve, stats), "application/json")
+        storage.write_text(html_uri, report_html(report, curve, stats), "text/html; charset=utf-8")
         EvaluationReportLink.persist(context, gcs_browser_url(html_uri))
         self.log.info("Evaluation report: %s (%s)", html_uri, gcs_browser_url(html_uri))
         registry = self.hook(ModelRegistryHook)

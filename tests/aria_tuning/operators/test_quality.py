@@ -181,14 +181,13 @@ def test_bad_parameters_fail_without_retry_before_any_call(
         gate(fake, datasets["palm_eval"], "text-bison@001", **overrides)
 
 
-def test_the_report_is_published_linked_recorded_and_renders(
-    vertex: str, datasets: dict[str, str], tmp_path: Path
-) -> None:
-    from aria_tuning.hooks.gcs import StorageHook
-    from aria_tuning.hooks.models import ModelRegistryHook
-
+def gate_with_report(
+    datasets: dict[str, str], model: str, eval_key: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], Any]:
+    """A tuned, registered and deployed `model` through the gate with a report: (report, tuned,
+    registered, the gate's task instance)."""
     parent, _, evaluation = names()
-    tuned = run_direct(tuning_operator(datasets), new_ti())
+    tuned = run_direct(tuning_operator(datasets, model), new_ti())
     registered = register(tuned, parent)
     candidate = deploy(registered["model_version"], evaluation)
     prefix = f"gs://aria-datasets/components-tests/reports/{uuid.uuid4().hex[:8]}/"
@@ -197,8 +196,8 @@ def test_the_report_is_published_linked_recorded_and_renders(
         task_id="quality_gate",
         endpoint=candidate["endpoint"],
         model_version=registered["model_version"],
-        eval_data_uri=datasets["palm_eval"],
-        base_model="text-bison@001",
+        eval_data_uri=datasets[eval_key],
+        base_model=model,
         production_endpoint="no-such-endpoint",
         max_prompts=4,
         report_prefix=prefix,
@@ -207,6 +206,25 @@ def test_the_report_is_published_linked_recorded_and_renders(
     )
     report = run_direct(operator, ti)
     assert report["report"]["html"] == f"{prefix}report.html"
+    return report, tuned, registered, ti
+
+
+def rendered(report: dict[str, Any], tmp_path: Path) -> Any:
+    """The published report.html opened from disk in headless Chromium (a context manager of its page)."""
+    from aria_tuning.hooks.gcs import StorageHook
+
+    page_file = tmp_path / "report.html"
+    page_file.write_text(StorageHook().read_text(report["report"]["html"]), encoding="utf-8")
+    return page_of(page_file)
+
+
+def test_the_report_is_published_linked_recorded_and_renders(
+    vertex: str, datasets: dict[str, str], tmp_path: Path
+) -> None:
+    from aria_tuning.hooks.gcs import StorageHook
+    from aria_tuning.hooks.models import ModelRegistryHook
+
+    report, _, registered, ti = gate_with_report(datasets, "text-bison@001", "palm_eval")
     # Linked from the task (the UI's extra link) and from the version, recorded as its evaluation.
     assert ti.xcoms["evaluation_report_url"] == report["report"]["url"]
     assert report["report"]["url"].startswith("https://storage.cloud.google.com/aria-datasets/")
@@ -223,14 +241,46 @@ def test_the_report_is_published_linked_recorded_and_renders(
     assert numbers["candidate"]["aggregates"] == report["candidate"]["aggregates"]
     curve = numbers["tuning_curve"]
     assert len(curve["train_loss"]) == 5 and curve["eval_loss"]  # 5 train steps, eval loss reported
-    page_file = tmp_path / "report.html"
-    page_file.write_text(StorageHook().read_text(report["report"]["html"]), encoding="utf-8")
-    with page_of(page_file) as page:
+    with rendered(report, tmp_path) as page:
         assert page.inner_text("#decision") == "PROMOTE"
-        assert page.locator("#prompts tbody tr").count() == 4
+        rows = page.locator("#prompts tbody tr")
+        assert rows.count() == 4 and all(rows.nth(i).is_visible() for i in range(4))
+        assert report["prompts"][0]["prompt"] in rows.nth(0).inner_text()
         assert page.locator("#aggregates tbody tr").count() == 3
         for chart in ("#tuning-curve", "#scores"):
             box = page.locator(f"{chart} svg").bounding_box()
             assert box is not None and box["width"] > 300 and box["height"] > 100, chart
         assert page.locator("#tuning-curve svg path").count() > 2  # the drawn curves, not an empty frame
         assert "eval loss" in page.inner_text("#tuning-curve")
+
+
+def test_a_gemini_report_shows_what_the_job_reports_and_where_its_curve_is(
+    vertex: str, datasets: dict[str, str], tmp_path: Path
+) -> None:
+    from aria_tuning.catalog import TuningMethod
+    from aria_tuning.hooks.gcs import StorageHook
+    from aria_tuning.hooks.jobs import TuningJobHook
+
+    report, tuned, _, _ = gate_with_report(datasets, "gemini-2.5-flash", "gemini_eval")
+    job = TuningJobHook().get_job(tuned["job"], TuningMethod.TUNING_JOB)
+    stats = job["tuning_data_stats"]["supervised_tuning_data_stats"]
+    numbers = json.loads(StorageHook().read_text(report["report"]["json"]))
+    assert numbers["tuning_curve"] is None  # the job carries none: Vertex keeps it in the Experiment
+    assert numbers["tuning_data_stats"] == {
+        "examples": int(stats["tuning_dataset_example_count"]),
+        "steps": int(stats["tuning_step_count"]),
+        "billable_tokens": int(stats["total_billable_token_count"]),
+        "experiment": job["experiment"],
+    }
+    assert "/metadataStores/default/contexts/tuning-experiment-" in job["experiment"]
+    with rendered(report, tmp_path) as page:
+        section = page.locator("#tuning-curve")
+        assert section.is_visible() and job["experiment"] in section.inner_text()
+        cells = page.locator("#tuning-stats td")
+        assert [cells.nth(i).inner_text() for i in range(cells.count())] == [
+            f"{numbers['tuning_data_stats'][key]:,}" for key in ("examples", "steps", "billable_tokens")
+        ]
+        box = page.locator("#scores svg").bounding_box()
+        assert box is not None and box["width"] > 300 and box["height"] > 100
+        rows = page.locator("#prompts tbody tr")
+        assert rows.count() == 4 and all(rows.nth(i).is_visible() for i in range(4))
