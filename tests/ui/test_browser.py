@@ -349,16 +349,44 @@ def test_the_console_links_point_at_the_resources_the_run_kept(
     page.close()
 
 
+def _scroll_until_shown(page: Any, pattern: re.Pattern[str], timeout: float = 60) -> None:
+    """Wheel down the log under the mouse until a line matches: the log view may render only the lines
+    near its viewport (a virtualised list), so a line further down is not in the page until scrolled to."""
+    line = page.get_by_text(pattern).first
+    deadline = time.monotonic() + timeout
+    while not line.is_visible():
+        assert time.monotonic() < deadline, f"no line of the log matches {pattern.pattern!r}"
+        page.mouse.wheel(0, 300)
+        page.wait_for_timeout(250)  # lets the list render the lines scrolled to; the loop checks the page
+
+
 def test_the_quality_gate_log_shows_the_score(
     browser: Any, made_up: MadeUp, real_run: str, shots: Path
 ) -> None:
     page = browser.new_page()
     quoted = urllib.parse.quote(real_run, safe="")
     page.goto(f"{made_up.url}/dags/{DAG_ID}/runs/{quoted}/tasks/quality_gate", wait_until="networkidle")
-    score = page.get_by_text(re.compile(r"candidate \d\.\d{3}, champion \d\.\d{3}")).first
-    score.wait_for(timeout=60_000)
+    # Each prompt's line (its primary metric for candidate and champion), the means, the rule: plain text.
+    first = page.get_by_text(
+        re.compile(r"prompt 1/\d+ \(line \d+\): rouge_l candidate \d\.\d{3}, champion \d\.\d{3} \| \S")
+    ).first
+    first.wait_for(timeout=60_000)
     page.screenshot(path=str(shots / "quality-gate-log.png"), full_page=True)
+    box = first.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # over the log, for the wheel
+    for later in (
+        r"mean over \d+ prompts: .*rouge_l candidate \d\.\d{3}, champion \d\.\d{3}",
+        r"rule on rouge_l: .* the floor 0\.850 \(met\)\. PROMOTE",
+    ):
+        _scroll_until_shown(page, re.compile(later))
     page.close()
+    # Every prompt the gate scored has its line in the log, numbered 1..count.
+    count = made_up.xcom(real_run, "quality_gate")["count"]
+    numbered = re.findall(
+        r"prompt (\d+)/(\d+) \(line \d+\): rouge_l candidate", made_up.log(real_run, "quality_gate")
+    )
+    assert numbered == [(str(i), str(count)) for i in range(1, count + 1)], numbered
 
 
 def test_the_readme_backfill_command_works_against_make_ups_airflow(made_up: MadeUp) -> None:

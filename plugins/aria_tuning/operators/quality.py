@@ -361,7 +361,8 @@ class QualityGateOperator(VertexBaseOperator):
         storage.write_text(json_uri, report_json(report, curve, stats), "application/json")
         storage.write_text(html_uri, report_html(report, curve, stats), "text/html; charset=utf-8")
         EvaluationReportLink.persist(context, gcs_browser_url(html_uri))
-        self.log.info("Evaluation report: %s (%s)", html_uri, gcs_browser_url(html_uri))
+        # The URL ends the line: the Airflow UI links a URL up to the next space, so "(URL)" broke the link.
+        self.log.info("Evaluation report %s, to open in a browser: %s", html_uri, gcs_browser_url(html_uri))
         registry = self.hook(ModelRegistryHook)
         verdict = "promote" if report["passed"] else "refuse"
         name = registry.import_evaluation(

@@ -219,12 +219,15 @@ def rendered(report: dict[str, Any], tmp_path: Path) -> Any:
 
 
 def test_the_report_is_published_linked_recorded_and_renders(
-    vertex: str, datasets: dict[str, str], tmp_path: Path
+    vertex: str, datasets: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from aria_tuning.hooks.gcs import StorageHook
     from aria_tuning.hooks.models import ModelRegistryHook
 
     report, _, registered, ti = gate_with_report(datasets, "text-bison@001", "palm_eval")
+    # The log gives the report's browser URL with nothing glued to it (the UI links up to the next space).
+    logged = capsys.readouterr().out
+    assert f"to open in a browser: {report['report']['url']} " in logged, logged[-2000:]
     # Linked from the task (the UI's extra link) and from the version, recorded as its evaluation.
     assert ti.xcoms["evaluation_report_url"] == report["report"]["url"]
     assert report["report"]["url"].startswith("https://storage.cloud.google.com/aria-datasets/")
