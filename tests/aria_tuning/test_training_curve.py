@@ -59,8 +59,10 @@ def test_a_pipeline_job_has_no_tuning_data_stats_but_names_its_scalars() -> None
 
 
 def test_unreadable_stats_name_the_job() -> None:
-    job = {"name": "projects/p/locations/l/tuningJobs/9"}
-    job["tuning_data_stats"] = {"supervised_tuning_data_stats": {"tuning_step_count": "many"}}
+    job: dict[str, Any] = {
+        "name": "projects/p/locations/l/tuningJobs/9",
+        "tuning_data_stats": {"supervised_tuning_data_stats": {"tuning_step_count": "many"}},
+    }
     with pytest.raises(ValueError, match=r"tuningJobs/9: unreadable tuning_data_stats"):
         training_curve.job_stats(job)
 
