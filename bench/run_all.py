@@ -19,7 +19,7 @@ from bench.results_merge import merge
 
 
 def _benchmarks(quick: bool) -> list[tuple[str, Callable[[], Section]]]:
-    from bench import detection, parse_cost, prep_bench, slots, waits, waits_grpc
+    from bench import detection, finish_detection, parse_cost, prep_bench, slots, waits, waits_grpc
 
     return [
         ("1. DAG parse cost", lambda: parse_cost.section(repetitions=3 if quick else 5)),
@@ -32,7 +32,11 @@ def _benchmarks(quick: bool) -> list[tuple[str, Callable[[], Section]]]:
             lambda: waits_grpc.section(waits=100 if quick else 500, window=15 if quick else 30),
         ),
         ("3. Worker slot-seconds per tuning run", slots.section),
-        ("4. Detection latency", detection.section),
+        (
+            "4. Detection latency",
+            lambda: detection.section(manifest_runs=1 if quick else 3, inactivity_runs=0 if quick else 1),
+        ),
+        ("4b. Finish detection", finish_detection.section),
         (
             "5. Data prep throughput and memory",
             lambda: prep_bench.section(200_000 if quick else 1_000_000, 50_000 if quick else 100_000),
