@@ -62,6 +62,8 @@ TWIN_ENV = {
     "ARIA_UPLOAD_INACTIVITY_SECONDS": "4",
     "ARIA_VERTEX_POLL_SECONDS": "2",
     "ARIA_RETRY_DELAY_SECONDS": "3",
+    # The second backfill run's version replaces the first's by canary: seconds, not the shipped 30 min.
+    "ARIA_CANARY_SOAK_SECONDS": "2",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
     "AIRFLOW__API__WORKERS": "1",  # CPU: one uvicorn worker is plenty for one client
 }
