@@ -225,7 +225,10 @@ def _break_version(case: str, date: str, tmp_path: Path) -> tuple[dict[str, Any]
     first, second = (name.rsplit("/", 1)[1] for name in uploaded.objects[:2])
     if case == "missing":
         bucket.blob(prefix + second).delete()
-        return {"dataset_uri": uri}, [f"{uri}{second}: listed in the manifest", "missing in GCS (crc32c: none)"]
+        return {"dataset_uri": uri}, [
+            f"{uri}{second}: listed in the manifest",
+            "missing in GCS (crc32c: none)",
+        ]
     if case == "checksum":
         listed = bucket.get_blob(prefix + first)
         data = listed.download_as_bytes()

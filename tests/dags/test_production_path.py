@@ -126,7 +126,9 @@ def test_grpc_run_with_a_service_account_key_authenticates_every_call_and_leaks_
 
     version = "gs://aria-datasets/aria-text/raw/v=2031-05-05/"
     state, states, xcoms = run_dag(
-        production.dag, "2031-05-05", {"base_model": "text-bison@001", "dry_run": False, "dataset_uri": version}
+        production.dag,
+        "2031-05-05",
+        {"base_model": "text-bison@001", "dry_run": False, "dataset_uri": version},
     )
     assert state == "success", states
     assert xcoms["tune"]["state"] == "SUCCEEDED" and xcoms["quality_gate"]["passed"] is True
