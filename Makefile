@@ -67,7 +67,7 @@ composer-twin: $(STAMP) ## a local Composer 3 twin (Airflow 3.3.1 venv, PostgreS
 bench-prep: $(STAMP) ## data-prep benchmark: 1M examples (~0.5 GB) validate+convert+split, MB/s, peak RSS, pandas baseline
 	$(PY) -m bench.prep_bench
 
-bench: $(STAMP) ## all benchmarks (parse cost, 500 waits, slot-seconds, detection latency, data prep) -> bench/RESULTS.md
+bench: $(STAMP) ## all benchmarks (parse cost, 500 waits on REST and gRPC, slot-seconds, detection latency, finish detection, data prep against its floor) -> bench/RESULTS.md
 	$(PY) -m bench.run_all
 
 faults: $(STAMP) ## the whole fault suite (8 scenarios on a real local Airflow); `make test` runs the CI subset
