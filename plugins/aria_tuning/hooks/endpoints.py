@@ -63,7 +63,11 @@ class EndpointHook(VertexHook):
         token = ""
         while True:
             with translated(endpoint, "listing the endpoint's operations"):
-                page = client.list_operations(request={"name": endpoint, "page_token": token})
+                # GAPIC wraps it with no default retry (endpoint_service/transports/base.py), as it
+                # wraps every call here: without ours, one 503 on this read failed the deploy.
+                page = client.list_operations(
+                    request={"name": endpoint, "page_token": token}, retry=self.retry()
+                )
             names += [
                 op.name
                 for op in page.operations

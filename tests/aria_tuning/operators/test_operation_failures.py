@@ -245,3 +245,15 @@ def test_the_operation_trigger_reports_the_operation_that_really_failed(
         "operation": failed,
         "message": QUOTA_MESSAGE,
     }
+
+
+def test_a_503_on_listing_the_deploys_in_flight_is_ridden_out(
+    emulator: Emulator, version: str, endpoint: tuple[str, str]
+) -> None:
+    """The look-up of deploys in flight is a read: a 503 on it is retried, not a failed task (it was
+    not, and the fault suite's 503 bursts failed deploy_model's retry on it)."""
+    display, name = endpoint
+    emulator.fault(status=503, method="GET", path=f"{name}/operations$", count=2)
+    result = run_direct(deploy_operator(version, display), new_ti("deploy"))
+    assert [d.id for d in endpoint_state(name).deployed_models] == [result["deployed_model_id"]]
+    assert emulator.calls(f"{name}/operations") >= 3, "the two 503s were never served"
