@@ -17,12 +17,13 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from scripts.demo import run_dag
-from scripts.emulators import emulator_control
+from scripts.emulators import emulator_control, start_vertex_emulator
 from scripts.sample_data import create_buckets, upload_version
 from tests.dags.conftest import parse_dags
 from tests.support import airflow as airflow_support
@@ -79,16 +80,23 @@ class Story:
 
 
 @pytest.fixture(scope="module")
-def story(gcs_emulator: str, vertex_emulator: str) -> Iterator[Story]:
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in FAST.items():
-            patch.setenv(key, value)
-        airflow_support.use_emulators(vertex_emulator, patch)
-        airflow_support.migrate_database()
-        create_buckets(["aria-datasets", "aria-pipeline-root"])
-        bag = parse_dags()
-        assert not bag.import_errors, bag.import_errors
-        yield Story(bag.dags["aria_text_tuning"], bag.dags["aria_text_rollback"], vertex_emulator)
+def story(gcs_emulator: str, run_dir: Path) -> Iterator[Story]:
+    # A Vertex of its own: these tests count every model and endpoint the emulator holds, and a long
+    # job another test left running on the session's emulator, ending during a run here, uploads and
+    # deploys its own model (seen once in make test: one model and one endpoint too many).
+    server = start_vertex_emulator(run_dir, gcs_url=gcs_emulator, name="vertex-promotion")
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in FAST.items():
+                patch.setenv(key, value)
+            airflow_support.use_emulators(server.url, patch)
+            airflow_support.migrate_database()
+            create_buckets(["aria-datasets", "aria-pipeline-root"])
+            bag = parse_dags()
+            assert not bag.import_errors, bag.import_errors
+            yield Story(bag.dags["aria_text_tuning"], bag.dags["aria_text_rollback"], server.url)
+    finally:
+        server.stop()
 
 
 def _serving(story: Story) -> set[str]:
@@ -195,10 +203,20 @@ def test_a_second_run_with_a_better_dataset_is_promoted_against_the_first(story:
     assert_leaves_nothing_behind(story, result, first=False)
 
 
+@pytest.fixture
+def story_settings(story: Story) -> Iterator[EmulatorSettings]:
+    """The story's own emulator's clock for one test, put back when it ends."""
+    settings = EmulatorSettings(story.vertex)
+    try:
+        yield settings
+    finally:
+        settings.restore()
+
+
 def test_a_degraded_candidate_is_refused_and_production_is_byte_for_byte_unchanged(
-    story: Story, emulator_settings: EmulatorSettings
+    story: Story, story_settings: EmulatorSettings
 ) -> None:
-    emulator_settings.set(secondsPerStep=0.3)  # the job runs long enough to be steered
+    story_settings.set(secondsPerStep=0.3)  # the job runs long enough to be steered
     degraded: list[str] = []
     stop = threading.Event()
 
