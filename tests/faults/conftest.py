@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.soak import OPERATION_SECONDS
 from scripts.airflow_stack import AirflowStack
 from tests.faults import checks
 
@@ -82,7 +83,12 @@ def clean_emulator(request: pytest.FixtureRequest) -> Iterator[None]:
     stack: AirflowStack = request.getfixturevalue("stack")
     stack.fail_scheduled_runs()
     stack.control("DELETE", "faults")
-    stack.control("PATCH", "settings", {"secondsPerStep": stack.seconds_per_step})
+    # Deploys take seconds, as in the soak: one that is done at once resumes its deferred task before the
+    # scheduler has read the deferring try's exit, and the LocalExecutor then fails the resumed try
+    # ("TI was not in the running state", seen in s1 of make test). On Vertex a deploy takes minutes.
+    stack.control(
+        "PATCH", "settings", {"secondsPerStep": stack.seconds_per_step, "operationSeconds": OPERATION_SECONDS}
+    )
     yield
     stack.control("DELETE", "faults")
 
