@@ -286,6 +286,8 @@ class VertexHook(BaseHook):
 
         A create without a client-chosen id, an upload or a deploy may have landed when its reply was
         lost: repeating it blindly could pay twice. Their task's retry looks the resource up instead.
+        Waits pass it to `operation.result(retry=...)` too: api-core polls an LRO's GetOperation with no
+        retry otherwise (api_core/operation.py `_refresh_and_update`), and one 429 failed the wait.
         """
         if not idempotent:
             return None

@@ -52,7 +52,7 @@ class EndpointHook(VertexHook):
                 parent=location, endpoint={"display_name": display_name}, retry=self.retry(idempotent=False)
             )
         with translated(location, "waiting for the endpoint"):
-            endpoint = operation.result(timeout)
+            endpoint = operation.result(timeout, retry=self.retry())
         self.log.info("Created endpoint %s (%s)", endpoint.name, display_name)
         return endpoint
 
@@ -105,7 +105,7 @@ class EndpointHook(VertexHook):
         except VertexNotFound:
             return False
         with translated(endpoint, "waiting for the endpoint's deletion"):
-            operation.result(timeout)
+            operation.result(timeout, retry=self.retry())
         self.log.info("Deleted endpoint %s", endpoint)
         return True
 

@@ -61,7 +61,7 @@ class ModelRegistryHook(VertexHook):
         with translated(location, f"uploading a version of {model.get('display_name')}"):
             operation = client.upload_model(request=request, retry=self.retry(idempotent=False))
         with translated(location, "waiting for the model upload"):
-            response = operation.result(timeout=timeout)
+            response = operation.result(timeout=timeout, retry=self.retry())
         self.log.info("Uploaded %s version %s", response.model, response.model_version_id)
         return f"{response.model.split('@', 1)[0]}@{response.model_version_id}"
 
@@ -96,7 +96,7 @@ class ModelRegistryHook(VertexHook):
         except VertexNotFound:
             return False
         with translated(model, "waiting for the model's deletion"):
-            operation.result(timeout)
+            operation.result(timeout, retry=self.retry())
         self.log.info("Deleted model %s", model)
         return True
 

@@ -33,6 +33,7 @@ from tests.aria_tuning.conftest import (
 )
 from tests.aria_tuning.operators.test_registry_deploy import deploy_operator, endpoint_state
 from tests.support import airflow as airflow_support
+from tests.support.emulator_settings import EmulatorSettings
 
 # Every test runs on both Vertex transports: gRPC (what Google Cloud uses) and REST.
 pytestmark = pytest.mark.usefixtures("transport")
@@ -257,3 +258,15 @@ def test_a_503_on_listing_the_deploys_in_flight_is_ridden_out(
     result = run_direct(deploy_operator(version, display), new_ti("deploy"))
     assert [d.id for d in endpoint_state(name).deployed_models] == [result["deployed_model_id"]]
     assert emulator.calls(f"{name}/operations") >= 3, "the two 503s were never served"
+
+
+def test_a_429_while_waiting_for_an_operation_is_ridden_out(
+    emulator: Emulator, endpoint: tuple[str, str], emulator_settings: EmulatorSettings
+) -> None:
+    """Polling an operation is a read: a 429 on it is retried, not a failed wait (api-core polls without
+    a retry unless given one; the fault suite's bursts failed tear_down_evaluation on it)."""
+    _, name = endpoint
+    emulator_settings.set(operationSeconds=1.0)  # the deletion is not done at once: the wait polls
+    emulator.fault(status=429, method="GET", path=f"{name}/operations/[0-9]+$", count=2)
+    assert EndpointHook().delete_endpoint(name, timeout=60)
+    assert emulator.fault_rules() == [] or all(r.get("count") == 0 for r in emulator.fault_rules())
