@@ -162,7 +162,9 @@ def section(scale: int = SCALE) -> Section:
         f"the provider's {_span(results, 'provider-300', length)}"
         for length, name in LENGTHS.items()
     )
-    more, same, fewer = [], [], []
+    more: list[str] = []
+    same: list[str] = []
+    fewer: list[str] = []
     for length, name in LENGTHS.items():
         for end, when in ENDS.items():
             ours_polls = _cell(results, "ours", length, end)["requests"]
