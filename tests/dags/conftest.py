@@ -9,6 +9,14 @@ import pytest
 from tests.support.airflow import REPO
 
 DAG_ID = "aria_text_tuning"
+#: The DAG's sensor, poll, retry and canary clocks in seconds, for dag.test() runs on the emulators.
+FAST = {
+    "ARIA_UPLOAD_INACTIVITY_SECONDS": "1",
+    "ARIA_SENSOR_POKE_SECONDS": "1",
+    "ARIA_VERTEX_POLL_SECONDS": "1",
+    "ARIA_RETRY_DELAY_SECONDS": "1",
+    "ARIA_CANARY_SOAK_SECONDS": "1",
+}
 
 
 def parse_dags() -> Any:

@@ -18,17 +18,9 @@ import pytest
 
 from scripts.demo import run_dag
 from scripts.sample_data import create_buckets, sample_signature, upload_version
-from tests.dags.conftest import parse_dags
+from tests.dags.conftest import FAST, parse_dags
 from tests.support import airflow as airflow_support
 from tests.support.emulator_settings import EmulatorSettings
-
-FAST = {
-    "ARIA_UPLOAD_INACTIVITY_SECONDS": "1",
-    "ARIA_SENSOR_POKE_SECONDS": "1",
-    "ARIA_VERTEX_POLL_SECONDS": "1",
-    "ARIA_RETRY_DELAY_SECONDS": "1",
-    "ARIA_CANARY_SOAK_SECONDS": "1",
-}
 
 
 @pytest.fixture(scope="module")

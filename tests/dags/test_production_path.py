@@ -21,17 +21,9 @@ from scripts.demo import run_dag
 from scripts.emulators import emulator_control, start_vertex_emulator
 from scripts.processes import free_port, wait_http
 from scripts.sample_data import create_buckets, upload_version
-from tests.dags.conftest import parse_dags
+from tests.dags.conftest import FAST, parse_dags
 from tests.support import airflow as airflow_support
 from tests.support.service_accounts import ServiceAccountKey, create_key
-
-FAST = {
-    "ARIA_UPLOAD_INACTIVITY_SECONDS": "1",
-    "ARIA_SENSOR_POKE_SECONDS": "1",
-    "ARIA_VERTEX_POLL_SECONDS": "1",
-    "ARIA_RETRY_DELAY_SECONDS": "1",
-    "ARIA_CANARY_SOAK_SECONDS": "1",
-}
 
 
 @dataclass(frozen=True)

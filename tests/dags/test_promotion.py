@@ -25,17 +25,10 @@ import pytest
 from scripts.demo import run_dag
 from scripts.emulators import emulator_control, start_vertex_emulator
 from scripts.sample_data import create_buckets, upload_version
-from tests.dags.conftest import parse_dags
+from tests.dags.conftest import FAST, parse_dags
 from tests.support import airflow as airflow_support
 from tests.support.emulator_settings import EmulatorSettings
 
-FAST = {
-    "ARIA_UPLOAD_INACTIVITY_SECONDS": "1",
-    "ARIA_SENSOR_POKE_SECONDS": "1",
-    "ARIA_VERTEX_POLL_SECONDS": "1",
-    "ARIA_RETRY_DELAY_SECONDS": "1",
-    "ARIA_CANARY_SOAK_SECONDS": "1",
-}
 LOCATION = "projects/aria-local/locations/europe-west4"
 
 
