@@ -41,10 +41,11 @@ def vertex_emulator_command(
     gcs_url: str | None = None,
     state_dir: Path | None = None,
     grpc_port: int | None = None,
+    gcs_gate_port: int | None = None,
     extra_args: Sequence[str] = (),
 ) -> list[str]:
-    """`python -m vertex_emulator` on 127.0.0.1:`port` (and gRPC on `grpc_port`); `extra_args` are any
-    further emulator options."""
+    """`python -m vertex_emulator` on 127.0.0.1:`port` (and gRPC on `grpc_port`, a GCS gate in front of
+    `gcs_url` on `gcs_gate_port`); `extra_args` are any further emulator options."""
     command = [sys.executable, "-m", "vertex_emulator", "--host", "127.0.0.1", "--port", str(port)]
     if gcs_url:
         command += ["--gcs-endpoint", gcs_url]
@@ -52,6 +53,8 @@ def vertex_emulator_command(
         command += ["--state-dir", str(state_dir)]
     if grpc_port:
         command += ["--grpc-port", str(grpc_port)]
+    if gcs_gate_port:
+        command += ["--gcs-gate-port", str(gcs_gate_port)]
     return command + list(extra_args)
 
 
@@ -81,20 +84,27 @@ def start_vertex_emulator(
     port: int | None = None,
     state_dir: Path | None = None,
     grpc_port: int | None = None,
+    gcs_gate_port: int | None = None,
     extra_args: Sequence[str] = (),
     name: str = "vertex-emulator",
 ) -> Server:
     """The Vertex AI emulator reading datasets from `gcs_url`, answering on `port` (default: a free one).
 
     With a `state_dir` its resources survive `restart()`; with a `grpc_port` it also serves gRPC on
-    127.0.0.1:`grpc_port` (plain-text); `extra_args` are further emulator options (e.g.
-    `("--seconds-per-step", "2")`).
+    127.0.0.1:`grpc_port` (plain-text); with a `gcs_gate_port` it serves a GCS gate in front of
+    `gcs_url` on 127.0.0.1:`gcs_gate_port` (where GCS fault rules strike; point STORAGE_EMULATOR_HOST
+    at it); `extra_args` are further emulator options (e.g. `("--seconds-per-step", "2")`).
     """
     env = {**os.environ, "STORAGE_EMULATOR_HOST": gcs_url} if gcs_url else None
     return serve(
         name,
         lambda chosen: vertex_emulator_command(
-            chosen, gcs_url=gcs_url, state_dir=state_dir, grpc_port=grpc_port, extra_args=extra_args
+            chosen,
+            gcs_url=gcs_url,
+            state_dir=state_dir,
+            grpc_port=grpc_port,
+            gcs_gate_port=gcs_gate_port,
+            extra_args=extra_args,
         ),
         VERTEX_READY,
         log_dir,
