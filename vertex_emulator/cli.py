@@ -61,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         help="also serve, on this port, a GCS gate: a proxy to --gcs-endpoint that checks the same tokens "
-        "(point STORAGE_EMULATOR_HOST at it; default: 0, none)",
+        '(with --require-auth) and applies the fault rules of "service": "gcs" (point '
+        "STORAGE_EMULATOR_HOST at it; default: 0, none)",
     )
     grpc = parser.add_argument_group("gRPC", "the same services, state and faults over gRPC (grpc_server)")
     grpc.add_argument(
@@ -146,7 +147,7 @@ def run(args: argparse.Namespace, tls: Any = None) -> int:
                 await grpc_server.stop(grace=1.0)
 
     if args.gcs_gate_port:
-        _start_gcs_gate(args, authority)
+        _start_gcs_gate(args, authority, faults, counter)
     try:
         with asyncio.Runner(loop_factory=http.config.get_loop_factory()) as runner:
             runner.run(serve())
@@ -155,13 +156,16 @@ def run(args: argparse.Namespace, tls: Any = None) -> int:
     return 0 if http.started else 3  # uvicorn.run's exit status when the server never started
 
 
-def _start_gcs_gate(args: argparse.Namespace, authority: Any) -> None:
-    """The GCS gate on --gcs-gate-port (a daemon thread: it ends with the process)."""
+def _start_gcs_gate(args: argparse.Namespace, authority: Any, faults: Any, counter: Any) -> None:
+    """The GCS gate on --gcs-gate-port (a daemon thread: it ends with the process), on the same fault
+    rules and request counts as the API (struck GCS calls are counted as `gcs fault ...`)."""
     from vertex_emulator import gcs_gate
 
     if not args.gcs_endpoint:
         raise SystemExit("--gcs-gate-port needs --gcs-endpoint (or $STORAGE_EMULATOR_HOST): the GCS to guard")
-    app = gcs_gate.create_gate(args.gcs_endpoint, authority)
+    app = gcs_gate.create_gate(
+        args.gcs_endpoint, authority, faults, lambda label: counter.add(f"gcs {label}")
+    )
     gcs_gate.serve_in_thread(app, args.host, args.gcs_gate_port, args.log_level)
     print(f"GCS gate on http://{args.host}:{args.gcs_gate_port} -> {args.gcs_endpoint}", flush=True)
 

@@ -9,7 +9,10 @@ sees on a real network when a create lands and the answer does not). `mode` says
 gets: `error` (the rule's status), `timeout` (the reply is held `latencyMs`, meant to be longer
 than the client waits, then sent: the rule's status if it has one, else the call's own answer
 after the handler, or no answer at all before it) or `drop` (the connection is closed without a
-reply: REST resets the TCP connection, gRPC answers UNAVAILABLE "connection reset").
+reply: REST resets the TCP connection, gRPC answers UNAVAILABLE "connection reset"). `service` says
+which calls it is for: `vertex` (the default: the emulator's REST and gRPC API) or `gcs` (calls through
+the GCS gate, `gcs_gate`, whose paths are the JSON API's, e.g. /storage/v1/b/B/o); a rule strikes only
+its own service's calls and draws from its stream only for them.
 
 Each rule draws from its own random stream, seeded from the rule's `seed` (else the emulator's
 `--fault-seed`) and its id, so the same rules added in the same order to a fresh emulator fire on
@@ -33,8 +36,10 @@ T = TypeVar("T")
 
 WHEN = ("before", "after")
 MODES = ("error", "timeout", "drop")
+SERVICES = ("vertex", "gcs")
 _FIELDS = frozenset(
     {"status", "rate", "method", "path", "latencyMs", "latency_ms", "count", "when", "mode", "seed"}
+    | {"service"}
 )
 
 
@@ -50,6 +55,7 @@ class FaultRule:
     when: str = "before"
     mode: str = "error"
     seed: int | None = None
+    service: str = "vertex"
     hits: int = 0
     random: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
@@ -58,7 +64,9 @@ class FaultRule:
         """True when the rule decides the call's outcome (not just adds latency)."""
         return self.status is not None or self.mode != "error"
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, service: str = "vertex") -> bool:
+        if self.service != service:
+            return False
         if self.method and self.method.upper() != method:
             return False
         if self.path and re.search(self.path, path) is None:
@@ -77,6 +85,7 @@ class FaultRule:
             "when": self.when,
             "mode": self.mode,
             "seed": self.seed,
+            "service": self.service,
             "hits": self.hits,
         }
 
@@ -181,6 +190,7 @@ class Faults:
         latency = int(spec.get("latencyMs", spec.get("latency_ms", 0)) or 0)
         count = spec.get("count")
         when, mode, seed = spec.get("when", "before"), spec.get("mode", "error"), spec.get("seed")
+        service = spec.get("service", "vertex")
         if status is not None and not (isinstance(status, int) and 400 <= status <= 599):
             raise InvalidArgument(f"fault status must be an HTTP error status 400..599, got {status!r}")
         if not 0.0 <= rate <= 1.0:
@@ -189,6 +199,8 @@ class Faults:
             raise InvalidArgument(f"fault when must be one of {list(WHEN)}, got {when!r}")
         if mode not in MODES:
             raise InvalidArgument(f"fault mode must be one of {list(MODES)}, got {mode!r}")
+        if service not in SERVICES:
+            raise InvalidArgument(f"fault service must be one of {list(SERVICES)}, got {service!r}")
         if mode == "error" and status is None and latency <= 0:
             raise InvalidArgument("a fault needs a status, a latencyMs, or both")
         if mode == "timeout" and latency <= 0:
@@ -218,6 +230,7 @@ class Faults:
                 when,
                 mode,
                 seed,
+                service,
                 # A string seed is hashed the same way in every process (random.seed, version 2).
                 random=random.Random(f"{stream_seed}/{rule_id}" if stream_seed is not None else None),
             )
@@ -232,13 +245,13 @@ class Faults:
         with self._lock:
             return [rule.to_json() for rule in self._rules]
 
-    def decide(self, method: str, path: str) -> Decision:
-        """What to do to one API call: latency of every firing rule adds up (before or after the
-        handler, as each rule says); the first firing rule with an outcome decides it."""
+    def decide(self, method: str, path: str, service: str = "vertex") -> Decision:
+        """What to do to one call of `service`: latency of every firing rule adds up (before or after
+        the handler, as each rule says); the first firing rule with an outcome decides it."""
         with self._lock:
             latency, hold = 0, 0
             for rule in self._rules:
-                if not rule.matches(method, path) or rule.random.random() >= rule.rate:
+                if not rule.matches(method, path, service) or rule.random.random() >= rule.rate:
                     continue
                 rule.hits += 1
                 if rule.remaining is not None:

@@ -6,7 +6,9 @@ In the Vertex process because it must accept exactly the tokens that process iss
 control-plane call log (surface "gcs"). On a port of its own because STORAGE_EMULATOR_HOST is a root URL
 whose `/storage/v1`, `/upload/storage/v1` and `/download/storage/v1` paths must reach the GCS emulator as
 they are. Everything but the credential check is forwarded unchanged and streamed both ways: any method,
-headers, query, bodies (resumable and multipart uploads, ranged downloads).
+headers, query, bodies (resumable and multipart uploads, ranged downloads). The emulator's fault rules
+with `"service": "gcs"` strike here (gcp-storage-emulator has none of its own), through the same
+`faults.serve` as Vertex calls, answering in the JSON API's error shape.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -23,9 +25,12 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from vertex_emulator.auth import STORAGE_SCOPES, TokenAuthority
-from vertex_emulator.exceptions import PermissionDenied, Unauthenticated
+from vertex_emulator.dropped import DROPPED, droppable
+from vertex_emulator.exceptions import EmulatorError, Injected, PermissionDenied, Unauthenticated
+from vertex_emulator.faults import ConnectionDropped, Faults, serve
 
 log = logging.getLogger("vertex_emulator.gcs_gate")
 
@@ -35,11 +40,32 @@ _HOP_BY_HOP = frozenset(
     | {"transfer-encoding", "upgrade"}
 )
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+#: `errors[].reason` of an injected status, as Cloud Storage words them
+#: (https://cloud.google.com/storage/docs/json_api/v1/status-codes); others: backendError or invalid.
+_REASONS = {
+    400: "invalid",
+    403: "forbidden",
+    404: "notFound",
+    409: "conflict",
+    412: "conditionNotMet",
+    429: "rateLimitExceeded",
+    500: "backendError",
+    502: "badGateway",
+    503: "backendError",
+    504: "gatewayTimeout",
+}
 
 
-def create_gate(upstream: str, authority: TokenAuthority) -> Starlette:
-    """The gate's ASGI app forwarding to `upstream` (the GCS emulator's root URL)."""
+def create_gate(
+    upstream: str,
+    authority: TokenAuthority,
+    faults: Faults | None = None,
+    count: Callable[[str], None] | None = None,
+) -> ASGIApp:
+    """The gate's ASGI app forwarding to `upstream` (the GCS emulator's root URL); the `gcs` rules of
+    `faults` strike its calls, and `count` gets each struck call's label (e.g. `fault 503`)."""
     upstream = upstream.rstrip("/")
+    faults = faults if faults is not None else Faults()
     clients: dict[str, httpx.AsyncClient] = {}  # one per event loop: the gate runs on its own
 
     async def proxy(request: Request) -> Response:
@@ -48,12 +74,23 @@ def create_gate(upstream: str, authority: TokenAuthority) -> Starlette:
         except (Unauthenticated, PermissionDenied) as error:
             return _gcs_error(error)
         authority.record("gcs", request.method, request.url.path, principal)
+        decision = faults.decide(request.method, request.url.path, service="gcs")
+        answers: list[httpx.Response] = []
+        try:
+            return await serve(decision, lambda: forward(request, answers), count or (lambda _: None))
+        except (Injected, ConnectionDropped) as struck:
+            # A reply lost after the upstream answered (`when: after`): release its connection.
+            for answer in answers:
+                await answer.aclose()
+            return DROPPED if isinstance(struck, ConnectionDropped) else _gcs_error(struck)
+
+    async def forward(request: Request, answers: list[httpx.Response]) -> Response:
         client = clients.get("client")
         if client is None:
             client = clients["client"] = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=10.0))
         url = upstream + request.url.path + (f"?{request.url.query}" if request.url.query else "")
         has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
-        forward = client.build_request(
+        outgoing = client.build_request(
             request.method,
             url,
             # Host stays the client's: the GCS emulator builds mediaLink and the resumable-upload
@@ -62,13 +99,14 @@ def create_gate(upstream: str, authority: TokenAuthority) -> Starlette:
             content=_body(request) if has_body else None,
         )
         try:
-            answer = await client.send(forward, stream=True)
+            answer = await client.send(outgoing, stream=True)
         except httpx.HTTPError as exc:
             log.warning("GCS gate: upstream %s unreachable for %s %s: %r", upstream, request.method, url, exc)
             return JSONResponse(
                 {"error": {"code": 502, "message": f"GCS gate: upstream {upstream} unreachable: {exc!r}"}},
                 status_code=502,
             )
+        answers.append(answer)
         gate_root = f"{request.url.scheme}://{request.url.netloc}"
         response = StreamingResponse(
             answer.aiter_raw(), status_code=answer.status_code, background=BackgroundTask(answer.aclose)
@@ -80,7 +118,7 @@ def create_gate(upstream: str, authority: TokenAuthority) -> Starlette:
         ]
         return response
 
-    return Starlette(routes=[Route("/{path:path}", proxy, methods=_METHODS)])
+    return droppable(Starlette(routes=[Route("/{path:path}", proxy, methods=_METHODS)]))
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:
@@ -96,19 +134,27 @@ def _relocate(key: str, value: str, upstream: str, gate_root: str) -> str:
     return value
 
 
-def _gcs_error(error: Unauthenticated | PermissionDenied) -> JSONResponse:
-    """The JSON API's error shape (`errors[]` with reason and location), Google's words in `message`."""
-    reason = "required" if error.reason == "CREDENTIALS_MISSING" else "authError"
-    if isinstance(error, PermissionDenied):
-        reason = "insufficientPermissions"
-    item = {"message": error.message, "domain": "global", "reason": reason}
+def _gcs_error(error: EmulatorError) -> JSONResponse:
+    """The JSON API's error shape (`errors[]` with reason and location), Google's words in `message`:
+    what google-api-core's `from_http_response` reads, so storage's retry classifies it by status."""
+    item = {"message": error.message, "domain": "global", "reason": _reason(error)}
     if isinstance(error, Unauthenticated):
         item |= {"locationType": "header", "location": "Authorization"}
+    if error.http_status == 429:
+        item["domain"] = "usageLimits"
     body: dict[str, Any] = {"error": {"code": error.http_status, "message": error.message, "errors": [item]}}
     return JSONResponse(body, status_code=error.http_status, headers=error.headers)
 
 
-def serve_in_thread(app: Starlette, host: str, port: int, log_level: str, timeout: float = 30.0) -> Any:
+def _reason(error: EmulatorError) -> str:
+    if isinstance(error, Unauthenticated):
+        return "required" if error.reason == "CREDENTIALS_MISSING" else "authError"
+    if isinstance(error, PermissionDenied):
+        return "insufficientPermissions"
+    return _REASONS.get(error.http_status, "backendError" if error.http_status >= 500 else "invalid")
+
+
+def serve_in_thread(app: ASGIApp, host: str, port: int, log_level: str, timeout: float = 30.0) -> Any:
     """Serve `app` on host:port from a daemon thread with its own event loop; returns the uvicorn
     server once it listens (set `should_exit` to stop it). SystemExit when it cannot start."""
     import uvicorn
