@@ -6,7 +6,8 @@ POST /_emulator/reset                       forget every resource, fault and ope
 GET  /_emulator/counts                      resources by kind, API calls by route, calls by principal
 GET  /_emulator/faults                      the fault rules
 POST /_emulator/faults                      add a rule {status, rate, method, path, latencyMs, count,
-                                            when: before|after, mode: error|timeout|drop, seed}
+                                            when: before|after, mode: error|timeout|drop, seed,
+                                            service: vertex|gcs (the GCS gate's calls)}
 DELETE /_emulator/faults                    remove all rules
 POST /_emulator/jobs/{job name}:{verb}      succeed | fail {"message"} | pause | resume | degrade
 POST /_emulator/operations/{name}:{verb}    hold | release | fail {"code", "message"} (Deploy/UndeployModel)
