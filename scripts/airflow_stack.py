@@ -1,7 +1,8 @@
 """A throw-away real Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor) on the
 emulators, for the fault suite (tests/faults) and the detection-latency benchmark (bench/detection.py).
 `triggerers=2` and `db="postgres"` give Cloud Composer's highly resilient layout: two triggerers on
-PostgreSQL; `triggerer_of` says which one runs a task's trigger (from the metadata DB).
+PostgreSQL; `triggerer_of` says which one runs a task's trigger (from the metadata DB). `gcs_gate=True`
+sends Airflow's GCS calls through the Vertex emulator's GCS gate, where `"service": "gcs"` fault rules strike.
 
 Built from scripts/local_airflow.py's pieces, on free ports and a throw-away AIRFLOW_HOME, with the
 Vertex emulator keeping its state on disk so it can be restarted mid-run. Its users drive it only from
@@ -65,9 +66,14 @@ class AirflowStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     triggerers: int = 1
     db: str = "sqlite"  # or "postgres" (the machine's PostgreSQL, as `make up` runs it)
+    #: The Vertex emulator also serves a GCS gate, and STORAGE_EMULATOR_HOST (Airflow's and this
+    #: process's) names it: fault rules with "service": "gcs" then strike the DAG's GCS calls.
+    gcs_gate: bool = False
     gcs: Server | None = None
     vertex: Server | None = None
     gcs_url: str = ""
+    #: What STORAGE_EMULATOR_HOST names: the GCS gate with `gcs_gate`, else the GCS emulator (gcs_url).
+    storage_url: str = ""
     vertex_url: str = ""
     api_url: str = ""
     env: dict[str, str] = field(default_factory=dict)
@@ -86,14 +92,18 @@ class AirflowStack:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.gcs = start_gcs_emulator(self.logs)
         self.gcs_url = self.gcs.url
+        gate_port = free_port() if self.gcs_gate else None
+        self.storage_url = f"http://127.0.0.1:{gate_port}" if gate_port else self.gcs_url
         # In-process GCS clients of the suite talk to this stack's emulator until stop() gives the
         # session's own emulator back to the tests that run after the suite.
         self._previous_gcs_host = os.environ.get("STORAGE_EMULATOR_HOST")
-        os.environ["STORAGE_EMULATOR_HOST"] = self.gcs_url
+        os.environ["STORAGE_EMULATOR_HOST"] = self.storage_url
+        # The emulator itself reads datasets from the GCS emulator directly: GCS rules strike Airflow.
         self.vertex = start_vertex_emulator(
             self.logs,
             gcs_url=self.gcs_url,
             state_dir=self.base / "vertex-state",
+            gcs_gate_port=gate_port,
             extra_args=("--seconds-per-step", str(self.seconds_per_step)),
         )
         self.vertex_url = self.vertex.url
@@ -115,7 +125,7 @@ class AirflowStack:
                 home,
                 db_url,
                 api_port,
-                self.gcs_url,
+                self.storage_url,
                 self.vertex_url,
                 secrets.token_urlsafe(32),
                 extra=self.extra_env,
