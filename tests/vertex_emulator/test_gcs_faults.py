@@ -82,19 +82,20 @@ def rule_now(gated: Gated, rule: dict[str, Any]) -> dict[str, Any]:
 def test_503s_on_an_object_read_are_ridden_out_by_the_default_retry(
     gated: Gated, gcs_bucket: storage.Bucket, faults: None
 ) -> None:
-    gcs_bucket.blob("train.jsonl").upload_from_string(DATA)
+    name = "raw/v=2025-08-24/train.jsonl"  # the client sends raw%2Fv%3D...: rules see the decoded path
+    gcs_bucket.blob(name).upload_from_string(DATA)
     rule = add_rule(
         gated,
         service="gcs",
         status=503,
         rate=1.0,
         method="GET",
-        path=rf"/b/{gcs_bucket.name}/o/train\.jsonl$",
+        path=rf"/b/{gcs_bucket.name}/o/raw/v=2025-08-24/train\.jsonl$",
         count=2,
     )
     assert rule["service"] == "gcs"
 
-    assert gcs_bucket.blob("train.jsonl").download_as_bytes() == DATA  # the third try gets through
+    assert gcs_bucket.blob(name).download_as_bytes() == DATA  # the third try gets through
     assert rule_now(gated, rule) == {**rule, "count": 0, "hits": 2}
 
 
