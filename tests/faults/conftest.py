@@ -22,6 +22,9 @@ from tests.faults import checks
 #: orphan (r1) and unlabelled job (r3), and the first runs of the seeded soak; t1-t3 (~3 min each here)
 #: and r2 run in `make faults`.
 CI_SCENARIOS = frozenset({"s1", "s3", "s5", "s8", "r1", "r3", "soak"})
+#: `@pytest.mark.parametrize("stack", [GCS_GATE], indirect=True)`: the scenario's stack sends Airflow's
+#: GCS calls through the Vertex emulator's GCS gate, where fault rules of "service": "gcs" strike.
+GCS_GATE = "gcs-gate"
 #: Fast clocks and polls for the suite's Airflow; the DAG's shipped values are for real Vertex.
 SUITE_ENV = {
     # Periodic, so scenario 7 can backfill (the scheduler's own latest run is failed before each scenario).
@@ -61,10 +64,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 # Module scope: torn down (and its environment restored) before the next module, which may bring its own
-# stack (test_two_triggerers.py): never two Airflows at once on a small machine.
+# stack (test_two_triggerers.py): never two Airflows at once on a small machine. A scenario asking for
+# the GCS gate (GCS_GATE) gets a stack of its own, and pytest ends the plain one first (a module-scoped
+# fixture holds one instance: a different param finishes the cached one before starting the next).
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
-    started = AirflowStack(tmp_path_factory.mktemp("faults"), extra_env=SUITE_ENV)
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
+    gate = getattr(request, "param", None) == GCS_GATE
+    started = AirflowStack(tmp_path_factory.mktemp("faults"), extra_env=SUITE_ENV, gcs_gate=gate)
     try:
         started.start()
         started.wait_dag_parsed()

@@ -1,6 +1,6 @@
 """The fault suite: the DAG on a real Airflow against the emulators, one fault per scenario.
 
-Test names start with the scenario id (s1..s8) that conftest.CI_SCENARIOS selects for `make test`.
+Test names start with the scenario id (s1..s9) that conftest.CI_SCENARIOS selects for `make test`.
 Every scenario ends with checks.end_checks (run state, one job per run, nothing registered from a
 failed tuning, prepared data intact) and adds its row to the table printed at the end.
 """
@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
+import pytest
 
 from scripts.airflow_stack import AirflowStack
 from tests.faults import checks
+from tests.faults.conftest import GCS_GATE
 
 TUNE = "tune"
 # Logical dates (= dataset versions) are on or after the DAG's start_date (2025-06-01): Airflow
@@ -295,3 +299,44 @@ def test_s8_bad_datasets_fail_prep_with_file_line_and_create_no_job(stack: Airfl
     if missing:
         outcome.passed = False
         raise AssertionError(f"prep log lacks {missing}")
+
+
+# --- 9. GCS 429/503 bursts and latency -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", [GCS_GATE], indirect=True)
+def test_s9_gcs_429_503_bursts_and_latency_on_sensor_prep_and_report_are_ridden_out(
+    stack: AirflowStack,
+) -> None:
+    uri = upload("2025-08-24")  # before any rule: the suite's own upload is not the subject
+    bucket, _, prefix = uri.removeprefix("gs://").partition("/")
+    uploads = rf"/upload/storage/v1/b/{bucket}/o$"
+    bursts = [
+        _gcs_burst(stack, 429, "GET", rf"/b/{bucket}/o$", 3),  # the sensor listing the version
+        # the sensor reading the manifest, data prep the files it names (metadata and media)
+        _gcs_burst(stack, 503, "GET", rf"/b/{bucket}/o/{re.escape(prefix)}", 3),
+        _gcs_burst(stack, 503, "POST", uploads, 2),  # data prep publishing its files and report.json
+    ]
+    latency = stack.control("POST", "faults", {"service": "gcs", "latencyMs": 200, "rate": 1.0})
+    run_id = stack.trigger("2025-08-24", PIPELINE_CONF)
+    prep = stack.wait_task_state(run_id, "prepare_dataset", {"success", "failed", "upstream_failed"}, 600)
+    assert prep == "success", f"prepare_dataset {prep} under GCS bursts: {stack.task_states(run_id)}"
+    # Prep is done: the next uploads are the quality gate's evaluation report (JSON, then HTML).
+    bursts += [_gcs_burst(stack, 503, "POST", uploads, 2), _gcs_burst(stack, 429, "POST", uploads, 1)]
+    stack.wait_run(run_id, timeout=900)
+    rules = {rule["id"]: rule for rule in stack.control("GET", "faults")["faults"]}
+    stack.control("DELETE", "faults")
+    outcome = checks.end_checks(stack, "9. GCS 429/503 bursts + latency", run_id, "success")
+    struck = sum(rules[rule["id"]]["hits"] for rule in bursts)
+    outcome.outcome += f" ({struck} GCS calls answered 429/503, {rules[latency['id']]['hits']} delayed)"
+    unspent = {rule["id"]: rules[rule["id"]]["count"] for rule in bursts if rules[rule["id"]]["count"]}
+    if unspent:  # a burst that met no call proves nothing
+        outcome.passed = False
+        raise AssertionError(f"bursts no GCS call met (rule id: calls left): {unspent} of {rules}")
+
+
+def _gcs_burst(stack: AirflowStack, status: int, method: str, path: str, count: int) -> dict[str, Any]:
+    """A rule answering the next `count` GCS calls of `method` on `path` with `status`, in a row: what
+    google-cloud-storage's default retry (429 and 5xx, exponential backoff from 1 s) must ride out."""
+    rule = {"service": "gcs", "status": status, "rate": 1.0, "method": method, "path": path, "count": count}
+    return dict(stack.control("POST", "faults", rule))
