@@ -188,6 +188,16 @@ def test_a_dropped_connection_is_ridden_out(gated: Gated, gcs_bucket: storage.Bu
     assert rule_now(gated, rule)["hits"] == 1
 
 
+def test_uploads_refused_before_their_body_is_read_are_ridden_out(
+    gated: Gated, gcs_bucket: storage.Bucket, faults: None
+) -> None:
+    uploads = rf"/upload/storage/v1/b/{gcs_bucket.name}/o$"
+    rule = add_rule(gated, service="gcs", status=503, method="POST", path=uploads, count=2)
+    gcs_bucket.blob("refused.jsonl").upload_from_string(DATA)  # storage 3.x retries uploads by default
+    assert gcs_bucket.blob("refused.jsonl").download_as_bytes() == DATA
+    assert rule_now(gated, rule)["hits"] == 2
+
+
 def test_an_upload_answered_503_after_it_was_applied_is_kept(
     gated: Gated, gcs_bucket: storage.Bucket, faults: None
 ) -> None:
