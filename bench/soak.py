@@ -34,13 +34,18 @@ SLOW_STEP = 60.0
 #: Deploys that take seconds, not none: a deferral that resumes at once can race the LocalExecutor
 #: (the scheduler reads the deferring process's exit after the resumed try started, and kills it).
 OPERATION_SECONDS = 5.0
+#: The soak's own: its runs must stay near a minute for 100 of them to fit in an afternoon; 3 s still
+#: leaves the scheduler time to read the deferring try's exit (see OPERATION_SECONDS).
+SOAK_OPERATION_SECONDS = 3.0
+#: Held-out prompts per endpoint in the quality gate: the gate's path, not its statistics, is soaked.
+EVALUATION_PROMPTS = 10
 #: Fast clocks and polls; two triggerers that hand triggers over after 15 s of silence.
 SOAK_ENV = {
     "ARIA_TUNING_SCHEDULE": "none",
     "ARIA_RECONCILE_SCHEDULE": "none",
     "ARIA_SENSOR_POKE_SECONDS": "2",
     "ARIA_UPLOAD_INACTIVITY_SECONDS": "4",
-    "ARIA_VERTEX_POLL_SECONDS": "2",
+    "ARIA_VERTEX_POLL_SECONDS": "1",
     "ARIA_RETRY_DELAY_SECONDS": "3",
     "ARIA_CANARY_SOAK_SECONDS": "2",
     # A task's supervisor waits 5 s per Execution API call by default; a busy 2-core machine (and a cold
@@ -74,6 +79,7 @@ NOT_INJECTED = ("gcs_429_503_and_latency",)
 #: The tune-large-model pipeline (a TPU pod), whatever the DAG's default model: the costly case, and
 #: the one whose job length the emulator's step clock sets.
 BASE_MODEL = "text-bison@001"
+RUN_CONF = {"train_steps": TRAIN_STEPS, "base_model": BASE_MODEL, "evaluation_prompts": EVALUATION_PROMPTS}
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,8 @@ def _wait(what: str, ready: Callable[[], bool], timeout: float = 180) -> None:
 
 
 def _slow_clock(stack: Any) -> None:
-    stack.control("PATCH", "settings", {"secondsPerStep": SLOW_STEP, "operationSeconds": OPERATION_SECONDS})
+    settings = {"secondsPerStep": SLOW_STEP, "operationSeconds": SOAK_OPERATION_SECONDS}
+    stack.control("PATCH", "settings", settings)
 
 
 def _inject_process_fault(stack: Any, fault: str, run_id: str) -> None:
@@ -221,7 +228,7 @@ def execute(stack: Any, run: RunPlan) -> RunResult:
     }
     for number, rule in enumerate(r for fault in run.faults for r in fault_rules.get(fault, [])):
         stack.control("POST", "faults", {**rule, "seed": run.seed + number})
-    result.run_id = stack.trigger(run.logical_date, {"train_steps": TRAIN_STEPS, "base_model": BASE_MODEL})
+    result.run_id = stack.trigger(run.logical_date, RUN_CONF)
     run_id = result.run_id
     try:
         if "worker_killed_during_submit" in run.faults:
@@ -313,33 +320,51 @@ def start_stack(base: Path) -> Any:
     stack.start()
     stack.wait_dag_parsed()
     stack.wait_dag_parsed(RECONCILE_DAG)
-    stack.control("PATCH", "settings", {"operationSeconds": OPERATION_SECONDS})
+    stack.control("PATCH", "settings", {"operationSeconds": SOAK_OPERATION_SECONDS})
     return stack
 
 
-def soak(stack: Any, plans: list[RunPlan], echo: Callable[[str], None] = print) -> list[RunResult]:
-    results = []
+def soak(
+    stack: Any,
+    plans: list[RunPlan],
+    echo: Callable[[str], None] = print,
+    after_each: Callable[[list[RunResult]], None] = lambda results: None,
+) -> list[RunResult]:
+    results: list[RunResult] = []
     for run in plans:
         result = execute(stack, run)
         verdict = "ok" if not result.violations else "VIOLATION: " + "; ".join(result.violations)
         echo(f"run {run.index}/{len(plans)} {run.logical_date} {','.join(run.faults) or 'no fault'}: "
              f"{result.state} in {result.seconds:.0f}s, jobs {result.jobs}: {verdict}")  # fmt: skip
         results.append(result)
+        after_each(results)
     return results
 
 
-def report(seed: int, results: list[RunResult], final: list[str], seconds: float, cleanup: Any) -> str:
+def report(
+    seed: int,
+    results: list[RunResult],
+    final: list[str],
+    seconds: float,
+    cleanup: Any,
+    planned: int | None = None,
+    status: str = "",
+) -> str:
+    """bench/SOAK.md; `status` says why the soak is not over (in progress, interrupted): no pass then."""
+    planned = len(results) if planned is None else planned
     faults = Counter(f for r in results for f in r.plan.faults)
     violations = [(r.plan.index, v) for r in results for v in r.violations] + [(0, v) for v in final]
     lines = [
         "# Soak: DAG runs under random faults (two triggerers, PostgreSQL, LocalExecutor)",
         "",
-        f"Written by `make soak RUNS={len(results)} SEED={seed}` on "
+        f"Written by `make soak RUNS={planned} SEED={seed}` on "
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC (bench/soak.py). Replay: the same RUNS and SEED.",
         "",
-        "| runs | faults injected | invariant violations | duration |",
-        "|---|---|---|---|",
-        f"| {len(results)} | {sum(faults.values())} | {len(violations)} | {seconds / 60:.1f} min |",
+        *([f"**{status}: {len(results)} of {planned} planned runs done: no pass.**", ""] if status else []),
+        "| runs | faults injected | invariant violations | duration | mean run |",
+        "|---|---|---|---|---|",
+        f"| {len(results)} | {sum(faults.values())} | {len(violations)} | {seconds / 60:.1f} min | "
+        f"{sum(r.seconds for r in results) / max(len(results), 1):.0f} s |",
         "",
         "## Faults injected, by kind",
         "",
@@ -390,19 +415,34 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  run {run.index} {run.logical_date}: {', '.join(run.faults) or 'no fault'} "
               f"-> {run.expected_state}, {run.expected_jobs} job(s)")  # fmt: skip
     started = time.monotonic()
+    done: list[RunResult] = []
+    status = ""
+
+    def write(final: list[str], cleanup: Any, state: str) -> None:
+        """Rewritten after every run, so a soak stopped early still leaves its figures."""
+        seconds = time.monotonic() - started
+        args.out.write_text(report(args.seed, done, final, seconds, cleanup, len(plans), state))
+
+    def progress(results: list[RunResult]) -> None:
+        done[:] = results
+        write([], {}, "In progress")
+
     with tempfile.TemporaryDirectory(prefix="aria-soak-") as tmp:
         stack = start_stack(Path(tmp))
         try:
-            results = soak(stack, plans)
+            try:
+                soak(stack, plans, after_each=progress)
+            except KeyboardInterrupt:
+                status = "Interrupted"
+                print("soak interrupted: checking what the runs so far left, then writing the report")
             final = final_checks(stack)
             cleanup = getattr(stack, "final_cleanup", {})
         finally:
             stack.stop()
-    text = report(args.seed, results, final, time.monotonic() - started, cleanup)
-    args.out.write_text(text)
-    bad = sum(len(r.violations) for r in results) + len(final)
-    print(f"{len(results)} runs, {bad} invariant violations; written to {args.out}")
-    return 1 if bad else 0
+    write(final, cleanup, status)
+    bad = sum(len(r.violations) for r in done) + len(final)
+    print(f"{len(done)} of {len(plans)} runs, {bad} invariant violations; written to {args.out}")
+    return 1 if bad or status else 0
 
 
 if __name__ == "__main__":

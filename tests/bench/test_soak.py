@@ -28,3 +28,14 @@ def test_expectations_follow_the_faults() -> None:
     assert (marked.expected_state, marked.expected_jobs) == ("failed", 1)
     bad = soak.RunPlan(1, "2026-01-04", ("bad_dataset",))
     assert (bad.expected_state, bad.expected_jobs) == ("failed", 0)
+
+
+def test_a_soak_stopped_early_says_so_and_is_no_pass() -> None:
+    plans = soak.plan(4, seed=1)
+    done = [soak.RunResult(p, state=p.expected_state, seconds=60.0) for p in plans[:2]]
+    text = soak.report(1, done, [], 150.0, {}, planned=4, status="Interrupted")
+    assert "`make soak RUNS=4 SEED=1`" in text
+    assert "**Interrupted: 2 of 4 planned runs done: no pass.**" in text
+    assert "| 2 | " in text and "| 60 s |" in text
+    finished = soak.report(1, done, [], 150.0, {}, planned=2)
+    assert "no pass" not in finished
