@@ -52,9 +52,14 @@ ALIVE = frozenset({"PIPELINE_STATE_PENDING", "PIPELINE_STATE_RUNNING"})
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
-    """This module's own Airflow: two triggerers, PostgreSQL (overrides the suite's `stack`)."""
+    """This module's own Airflow: two triggerers, PostgreSQL, GCS through the gate (the soak's GCS
+    faults strike there), as `make soak`'s (overrides the suite's `stack`)."""
     started = AirflowStack(
-        tmp_path_factory.mktemp("two-triggerers"), extra_env=HA_ENV, triggerers=2, db="postgres"
+        tmp_path_factory.mktemp("two-triggerers"),
+        extra_env=HA_ENV,
+        triggerers=2,
+        db="postgres",
+        gcs_gate=True,
     )
     try:
         started.start()
