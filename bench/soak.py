@@ -406,6 +406,17 @@ def report(
     return "\n".join(lines) + "\n"
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM, and SIGINT even where a shell started the soak in the background with SIGINT ignored,
+    stop it as Ctrl-C does: the final checks run, the stack is stopped, the report says so."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
@@ -417,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     for run in plans:
         print(f"  run {run.index} {run.logical_date}: {', '.join(run.faults) or 'no fault'} "
               f"-> {run.expected_state}, {run.expected_jobs} job(s)")  # fmt: skip
+    _stop_on_signals()
     started = time.monotonic()
     done: list[RunResult] = []
     status = ""
