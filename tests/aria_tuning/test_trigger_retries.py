@@ -1,4 +1,5 @@
-"""The triggers' transient-error budget, call by call: no server needed to count retries.
+"""The triggers' calls, one by one: the transient-error budget, the jittered delays between retries, and
+a call cancelled in flight. No server needed to count retries.
 
 The calls are plain coroutines raising the errors the Google clients raise; the emulator-backed
 tests (test_triggers.py) ride the same budget out against real 503s.
@@ -7,6 +8,10 @@ tests (test_triggers.py) ride the same budget out against real 503s.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import gc
+import random
 import re
 from collections.abc import Awaitable, Callable
 
@@ -102,3 +107,71 @@ def test_retry_delays_stay_under_the_doubling_cap(capsys: pytest.CaptureFixture[
     assert [n for n, _, _ in logged] == [1, 2, 3, 4]
     # Logged to one decimal: within half a tenth of the cap.
     assert all(0 <= delay <= cap + 0.05 for (_, _, delay), cap in zip(logged, caps, strict=True))
+
+
+#: A seed whose first three draws are large (0.92, 0.95, 0.89): each delay then shows its cap to one decimal.
+SEED = 23
+
+
+def test_retry_delays_are_full_jitter_of_the_doubling_cap(capsys: pytest.CaptureFixture[str]) -> None:
+    """The n-th retry waits uniform(0, min(max_poll_interval, poll_interval x 2^n)): the random source
+    seeded, the logged delays are those draws (`random.uniform(0, c)` is `c * random()`)."""
+    call, calls = failing([exceptions.ServiceUnavailable("503")] * 3)
+    saved = random.getstate()
+    try:
+        random.seed(SEED)
+        assert asyncio.run(trigger(8, poll=0.05, cap=10)._call("projects/p/x", call)) == "done"
+    finally:
+        random.setstate(saved)
+    draws = random.Random(SEED)
+    expected = [f"{min(10, 0.05 * 2**n) * draws.random():.1f}" for n in (1, 2, 3)]  # 0.1, 0.2, 0.4
+    text, _ = retries_logged(capsys)
+    # Whole messages, as structlog writes them: `<time> [warning  ] <message> [<logger>] loc=...`.
+    logged = re.findall(r"\] projects/p/x: transient error \d/8 \(503\); retrying in ([\d.]+)s \[", text)
+    assert calls == [1, 2, 3, 4] and logged == expected
+
+
+def test_a_request_cancelled_with_its_caller_leaves_nothing_unretrieved() -> None:
+    """Cancelling a trigger mid-call cancels its request too, and whatever the request ends with (cancelled,
+    or an error raised while it was being cancelled) is retrieved: asyncio reports nothing, not even when
+    the request is garbage-collected."""
+    seen: list[str] = []
+
+    async def hangs(ended: asyncio.Event) -> str:
+        try:
+            await asyncio.sleep(60)
+            return "the job"
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+        finally:
+            ended.set()
+
+    async def breaks_when_cancelled(ended: asyncio.Event) -> str:
+        try:
+            await asyncio.sleep(60)
+            return "the job"
+        except asyncio.CancelledError:
+            seen.append("broke")
+            raise ConnectionResetError("reset while closing") from None
+        finally:
+            ended.set()
+
+    async def main() -> list[str]:
+        reported: list[str] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: reported.append(ctx["message"]))
+        for request in (hangs, breaks_when_cancelled):
+            ended = asyncio.Event()
+            polling = asyncio.ensure_future(trigger(0)._call("a poll", functools.partial(request, ended)))
+            await asyncio.sleep(0)  # the request waits for its reply
+            polling.cancel("user action")
+            with contextlib.suppress(asyncio.CancelledError):
+                await polling
+            await ended.wait()
+            await asyncio.sleep(0)  # the request's done callbacks run
+            del polling
+        gc.collect()  # an exception nobody retrieved is reported when its task is collected
+        return reported
+
+    assert asyncio.run(main()) == []
+    assert seen == ["cancelled", "broke"]

@@ -93,6 +93,8 @@ TARGETS = (
         "aria_tuning/triggers.py",
         (
             "tests/aria_tuning/test_trigger_retries.py",
+            "tests/aria_tuning/test_trigger_schedule.py",
+            "tests/aria_tuning/test_trigger_progress.py",
             "tests/aria_tuning/test_triggers.py",
             "tests/aria_tuning/test_operation_trigger.py",
         ),
