@@ -74,8 +74,8 @@ faults: $(STAMP) ## the whole fault suite (8 scenarios on a real local Airflow);
 	ARIA_FAULTS=all $(PY) -m pytest tests/faults -m faults -rA
 
 RUNS ?= 10
-soak: $(STAMP) ## RUNS DAG runs under faults drawn from SEED (two triggerers, PostgreSQL): invariants -> bench/SOAK.md
-	$(PY) -m bench.soak --runs $(RUNS) --seed $(or $(SEED),1)
+soak: $(STAMP) ## RUNS DAG runs under faults drawn from SEED (two triggerers, PostgreSQL; SHARDS stacks side by side): invariants -> bench/SOAK.md
+	$(PY) -m bench.soak --runs $(RUNS) --seed $(or $(SEED),1) --shards $(or $(SHARDS),1)
 
 clean: ## remove run state and caches (keeps .venv)
 	rm -rf $(RUN_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -353,6 +353,7 @@ def report(
     cleanup: Any,
     planned: int | None = None,
     status: str = "",
+    shards: int = 1,
 ) -> str:
     """bench/SOAK.md; `status` says why the soak is not over (in progress, interrupted): no pass then."""
     planned = len(results) if planned is None else planned
@@ -361,7 +362,7 @@ def report(
     lines = [
         "# Soak: DAG runs under random faults (two triggerers, PostgreSQL, LocalExecutor)",
         "",
-        f"Written by `make soak RUNS={planned} SEED={seed}` on "
+        f"Written by `make soak RUNS={planned} SEED={seed}{f' SHARDS={shards}' if shards > 1 else ''}` on "
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC (bench/soak.py). Replay: the same RUNS and SEED.",
         "",
         *([f"**{status}: {len(results)} of {planned} planned runs done: no pass.**", ""] if status else []),
@@ -417,47 +418,158 @@ def _stop_on_signals() -> None:
     signal.signal(signal.SIGINT, _interrupt)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "SOAK.md")
-    args = parser.parse_args(argv)
-    plans = plan(args.runs, args.seed)
-    print(f"Fault plan (seed {args.seed}):")
-    for run in plans:
-        print(f"  run {run.index} {run.logical_date}: {', '.join(run.faults) or 'no fault'} "
-              f"-> {run.expected_state}, {run.expected_jobs} job(s)")  # fmt: skip
-    _stop_on_signals()
-    started = time.monotonic()
-    done: list[RunResult] = []
-    status = ""
+@dataclass
+class Outcome:
+    """What one stack's soak, or several stacks' merged, leaves: runs, final problems, cleanup, status."""
 
-    def write(final: list[str], cleanup: Any, state: str) -> None:
-        """Rewritten after every run, so a soak stopped early still leaves its figures."""
-        seconds = time.monotonic() - started
-        args.out.write_text(report(args.seed, done, final, seconds, cleanup, len(plans), state))
+    results: list[RunResult] = field(default_factory=list)
+    final: list[str] = field(default_factory=list)
+    cleanup: dict[str, int] = field(default_factory=dict)
+    status: str = ""
 
-    def progress(results: list[RunResult]) -> None:
-        done[:] = results
-        write([], {}, "In progress")
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Outcome:
+        results = [
+            RunResult(**{**r, "plan": RunPlan(**{**r["plan"], "faults": tuple(r["plan"]["faults"])})})
+            for r in data["results"]
+        ]
+        return cls(results, list(data["final"]), dict(data["cleanup"]), data["status"])
+
+    @classmethod
+    def merged(cls, outcomes: list[Outcome]) -> Outcome:
+        cleanup: Counter[str] = Counter()
+        for outcome in outcomes:
+            cleanup.update(outcome.cleanup)
+        return cls(
+            sorted((r for o in outcomes for r in o.results), key=lambda r: r.plan.index),
+            [v for o in outcomes for v in o.final],
+            dict(cleanup),
+            next((o.status for o in outcomes if o.status), ""),
+        )
+
+
+def run_on_one_stack(plans: list[RunPlan], progress: Callable[[Outcome], None], prefix: str = "") -> Outcome:
+    """`plans` on a stack of its own; `progress` gets the outcome so far after every run."""
+    outcome = Outcome()
+
+    def after_each(results: list[RunResult]) -> None:
+        outcome.results = list(results)
+        progress(outcome)
 
     with tempfile.TemporaryDirectory(prefix="aria-soak-") as tmp:
         stack = start_stack(Path(tmp))
         try:
             try:
-                soak(stack, plans, after_each=progress)
+                soak(stack, plans, echo=lambda line: print(prefix + line, flush=True), after_each=after_each)
             except KeyboardInterrupt:
-                status = "Interrupted"
-                print("soak interrupted: checking what the runs so far left, then writing the report")
-            final = final_checks(stack)
-            cleanup = getattr(stack, "final_cleanup", {})
+                outcome.status = "Interrupted"
+                print(f"{prefix}soak interrupted: checking what the runs so far left", flush=True)
+            outcome.final = final_checks(stack)
+            outcome.cleanup = dict(getattr(stack, "final_cleanup", {}))
         finally:
             stack.stop()
-    write(final, cleanup, status)
-    bad = sum(len(r.violations) for r in done) + len(final)
-    print(f"{len(done)} of {len(plans)} runs, {bad} invariant violations; written to {args.out}")
-    return 1 if bad or status else 0
+    return outcome
+
+
+def _write_json(path: Path, outcome: Outcome) -> None:
+    """Atomically: the parent reads it while the child runs."""
+    import json
+
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(outcome.to_json()))
+    partial.replace(path)
+
+
+def _child_command(args: argparse.Namespace, index: int, path: Path) -> list[str]:
+    shard = ["--shard", f"{index}/{args.shards}", "--json", str(path)]
+    return [sys.executable, "-m", "bench.soak", "--runs", str(args.runs), "--seed", str(args.seed), *shard]
+
+
+def run_sharded(args: argparse.Namespace, progress: Callable[[Outcome], None]) -> Outcome:
+    """`--shards K`: K stacks side by side, each a child process running every K-th run of the plan (the
+    DAG runs one run at a time, so one stack cannot go faster); their outcomes merged."""
+    import json
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="aria-soak-shards-") as tmp:
+        files = [Path(tmp) / f"shard-{i}.json" for i in range(args.shards)]
+        children = [subprocess.Popen(_child_command(args, i, path)) for i, path in enumerate(files)]
+
+        def read() -> Outcome:
+            return Outcome.merged([Outcome.from_json(json.loads(f.read_text())) for f in files if f.exists()])
+
+        try:
+            while any(child.poll() is None for child in children):
+                time.sleep(10)
+                progress(read())
+        except KeyboardInterrupt:
+            for child in children:
+                child.send_signal(signal.SIGTERM)  # each runs its final checks and stops its stack
+            for child in children:
+                child.wait()
+        outcome = read()
+        crashed = [
+            i + 1 for i, c in enumerate(children) if c.returncode not in (0, 1) or not files[i].exists()
+        ]
+        if crashed and not outcome.status:
+            outcome.status = f"Shard(s) {', '.join(map(str, crashed))} ended without an outcome"
+        return outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "SOAK.md")
+    parser.add_argument("--shards", type=int, default=1, help="stacks side by side (each every K-th run)")
+    parser.add_argument("--shard", help=argparse.SUPPRESS)  # I/K: a child of --shards
+    parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)  # where a child writes its outcome
+    args = parser.parse_args(argv)
+    _stop_on_signals()
+    plans = plan(args.runs, args.seed)
+    if args.shard:
+        index, count = (int(n) for n in args.shard.split("/"))
+        outcome = run_on_one_stack(
+            plans[index::count],
+            lambda so_far: _write_json(args.json, so_far),
+            f"[shard {index + 1}/{count}] ",
+        )
+        _write_json(args.json, outcome)
+        return 1 if outcome.status or outcome.final or any(r.violations for r in outcome.results) else 0
+    print(f"Fault plan (seed {args.seed}):")
+    for run in plans:
+        print(f"  run {run.index} {run.logical_date}: {', '.join(run.faults) or 'no fault'} "
+              f"-> {run.expected_state}, {run.expected_jobs} job(s)")  # fmt: skip
+    started = time.monotonic()
+
+    def write(outcome: Outcome, status: str) -> None:
+        """Rewritten after every run, so a soak stopped early still leaves its figures."""
+        seconds = time.monotonic() - started
+        text = report(
+            args.seed,
+            outcome.results,
+            outcome.final,
+            seconds,
+            outcome.cleanup,
+            len(plans),
+            status,
+            args.shards,
+        )
+        args.out.write_text(text)
+
+    def progress(outcome: Outcome) -> None:
+        write(outcome, "In progress")
+
+    outcome = run_sharded(args, progress) if args.shards > 1 else run_on_one_stack(plans, progress)
+    if not outcome.status and len(outcome.results) < len(plans):
+        outcome.status = "Stopped early"
+    write(outcome, outcome.status)
+    bad = sum(len(r.violations) for r in outcome.results) + len(outcome.final)
+    print(f"{len(outcome.results)} of {len(plans)} runs, {bad} invariant violations; written to {args.out}")
+    return 1 if bad or outcome.status else 0
 
 
 if __name__ == "__main__":

@@ -39,3 +39,22 @@ def test_a_soak_stopped_early_says_so_and_is_no_pass() -> None:
     assert "| 2 | " in text and "| 60 s |" in text
     finished = soak.report(1, done, [], 150.0, {}, planned=2)
     assert "no pass" not in finished
+
+
+def test_shard_outcomes_survive_json_and_merge_in_plan_order() -> None:
+    import json
+
+    plans = soak.plan(5, seed=3)
+    shards = [
+        soak.Outcome(
+            [soak.RunResult(p, "r", "success", ["j SUCCEEDED"], [], 9.0) for p in plans[i::2]], [], c
+        )
+        for i, c in enumerate(({"cancelled": 1, "undeployed": 2}, {"undeployed": 1}))
+    ]
+    shards[1].status, shards[1].final = "Interrupted", ["still billing: x"]
+    back = [soak.Outcome.from_json(json.loads(json.dumps(o.to_json()))) for o in shards]
+    assert back == shards
+    merged = soak.Outcome.merged(back)
+    assert [r.plan for r in merged.results] == plans
+    assert merged.cleanup == {"cancelled": 1, "undeployed": 3}
+    assert (merged.status, merged.final) == ("Interrupted", ["still billing: x"])
