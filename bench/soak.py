@@ -474,6 +474,11 @@ def run_on_one_stack(plans: list[RunPlan], progress: Callable[[Outcome], None], 
     return outcome
 
 
+#: Between two shards' starts: each picks free ports for a dozen processes, and two doing it at once
+#: can pick the same one.
+STAGGER_SECONDS = 20.0
+
+
 def _write_json(path: Path, outcome: Outcome) -> None:
     """Atomically: the parent reads it while the child runs."""
     import json
@@ -496,7 +501,11 @@ def run_sharded(args: argparse.Namespace, progress: Callable[[Outcome], None]) -
 
     with tempfile.TemporaryDirectory(prefix="aria-soak-shards-") as tmp:
         files = [Path(tmp) / f"shard-{i}.json" for i in range(args.shards)]
-        children = [subprocess.Popen(_child_command(args, i, path)) for i, path in enumerate(files)]
+        children = []
+        for i, path in enumerate(files):
+            if children:
+                time.sleep(STAGGER_SECONDS)
+            children.append(subprocess.Popen(_child_command(args, i, path)))
 
         def read() -> Outcome:
             return Outcome.merged([Outcome.from_json(json.loads(f.read_text())) for f in files if f.exists()])
