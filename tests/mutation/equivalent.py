@@ -28,6 +28,13 @@ _FORMAT_LINE = (
     "format_line is only read once `format` is set, and is set with it: its first value is never read"
 )
 
+#: triggers.py `_task_state`: a wider GetTaskStates query finds the same entry.
+_WIDER_QUERY = (
+    "the Execution API answers {run_id: {task_id: state}} for every row it matched, and the trigger reads "
+    "its own run's and task's entry: rows of other tasks, runs or map indexes the wider query adds are "
+    "never read"
+)
+
 EQUIVALENT: dict[str, str] = {
     # traffic
     "aria_tuning.traffic.x_find_deployed__mutmut_5": _ONE_AT,
@@ -72,6 +79,13 @@ EQUIVALENT: dict[str, str] = {
         "all_verbatim falsy sends the block through convert_block's per-line verbatim check, which "
         "gives the same bytes (palm_blocks.convert_block)"
     ),
+    # triggers
+    "aria_tuning.triggers.xǁVertexTuningJobTriggerǁ_task_state__mutmut_5": _WIDER_QUERY,
+    "aria_tuning.triggers.xǁVertexTuningJobTriggerǁ_task_state__mutmut_6": _WIDER_QUERY,
+    "aria_tuning.triggers.xǁVertexTuningJobTriggerǁ_task_state__mutmut_7": _WIDER_QUERY,
+    "aria_tuning.triggers.xǁVertexTuningJobTriggerǁ_task_state__mutmut_9": _WIDER_QUERY,
+    "aria_tuning.triggers.xǁVertexTuningJobTriggerǁ_task_state__mutmut_10": _WIDER_QUERY,
+    "aria_tuning.triggers.xǁVertexTuningJobTriggerǁ_task_state__mutmut_11": _WIDER_QUERY,
     # vertex_jobs
     "aria_tuning.vertex_jobs.x_existing_jobs__mutmut_10": (
         'a missing label gives None instead of "1", and `or "1"` turns both into "1"'

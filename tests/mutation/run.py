@@ -95,6 +95,7 @@ TARGETS = (
             "tests/aria_tuning/test_trigger_retries.py",
             "tests/aria_tuning/test_trigger_schedule.py",
             "tests/aria_tuning/test_trigger_progress.py",
+            "tests/aria_tuning/test_trigger_task_state.py",
             "tests/aria_tuning/test_triggers.py",
             "tests/aria_tuning/test_operation_trigger.py",
         ),
