@@ -335,11 +335,12 @@ def soak(
     after_each: Callable[[list[RunResult]], None] = lambda results: None,
 ) -> list[RunResult]:
     results: list[RunResult] = []
-    for run in plans:
+    for done, run in enumerate(plans, 1):
         result = execute(stack, run)
         verdict = "ok" if not result.violations else "VIOLATION: " + "; ".join(result.violations)
-        echo(f"run {run.index}/{len(plans)} {run.logical_date} {','.join(run.faults) or 'no fault'}: "
-             f"{result.state} in {result.seconds:.0f}s, jobs {result.jobs}: {verdict}")  # fmt: skip
+        faults = ",".join(run.faults) or "no fault"
+        echo(f"run {run.index} ({done}/{len(plans)} here) {run.logical_date} {faults}: {result.state} in "
+             f"{result.seconds:.0f}s, jobs {result.jobs}: {verdict}")  # fmt: skip
         results.append(result)
         after_each(results)
     return results
