@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import uuid
 from typing import Any
 
@@ -13,6 +14,7 @@ from aria_tuning.triggers import VertexOperationTrigger
 
 from scripts.emulators import emulator_control
 from tests.aria_tuning.conftest import Emulator, first_event, roundtrip
+from tests.aria_tuning.test_triggers import messages, served_while_waiting, transient_status
 from tests.support import airflow as airflow_support
 
 # Every test runs on both Vertex transports: gRPC (what Google Cloud uses) and REST.
@@ -55,12 +57,11 @@ def run_until(trigger: VertexOperationTrigger, emulator: Emulator, then: Any) ->
 
     async def main() -> dict[str, Any]:
         polls = {name: await asyncio.to_thread(emulator.calls, name) for name in trigger.operation_names}
-        waiting = asyncio.ensure_future(first_event(roundtrip(trigger)))
+        waiting = asyncio.ensure_future(first_event(trigger))
         for name, before in polls.items():
-            await emulator.served(name, before + 1)
-        assert not waiting.done(), "the trigger fired while its operations were held"
+            await served_while_waiting(emulator, name, before + 1, waiting)  # fails if the trigger fired
         await asyncio.to_thread(then)
-        return await asyncio.wait_for(waiting, 30)
+        return await asyncio.wait_for(waiting, 10)
 
     return asyncio.run(main())
 
@@ -76,11 +77,14 @@ def test_it_waits_for_held_operations_and_succeeds_when_all_are_done(
         airflow_support.connection_json(airflow_support.connection_extra("http://127.0.0.1:1")),
     )
     trigger = VertexOperationTrigger(operation_names=names, gcp_conn_id="aria_operations", **FAST)
-    event = run_until(trigger, emulator, lambda: [steer(vertex, name, "release") for name in names])
+
+    def release_all() -> None:
+        for name in names:
+            steer(vertex, name, "release")
+
+    event = run_until(roundtrip(trigger), emulator, release_all)
     assert event == {"status": "success", "operations": names}
-    captured = capsys.readouterr()
-    output = captured.out + captured.err
-    assert f"{names[0]}: done" in output and f"{names[1]}: done" in output
+    assert messages(capsys) == [f"{names[0]}: done", f"{names[1]}: done"]
 
 
 def test_the_first_failed_operation_is_the_error_in_vertexs_words(vertex: str, emulator: Emulator) -> None:
@@ -91,7 +95,7 @@ def test_the_first_failed_operation_is_the_error_in_vertexs_words(vertex: str, e
         steer(vertex, names[0], "release")
         steer(vertex, names[1], "fail", {"code": 8, "message": "Quota exceeded for custom model serving"})
 
-    event = run_until(trigger, emulator, release_one_fail_the_other)
+    event = run_until(roundtrip(trigger), emulator, release_one_fail_the_other)
     assert event == {
         "status": "error",
         "operations": names,
@@ -103,3 +107,50 @@ def test_the_first_failed_operation_is_the_error_in_vertexs_words(vertex: str, e
 def test_no_operations_is_success_at_once() -> None:
     event = asyncio.run(first_event(VertexOperationTrigger(operation_names=[])))
     assert event == {"status": "success", "operations": []}
+
+
+def test_a_transient_error_on_a_poll_is_ridden_out_and_named(
+    vertex: str, emulator: Emulator, transport: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    [name] = held_deploys(vertex, 1)
+    emulator.fault(status=transient_status(transport), method="GET", path=f"{name}$", count=2)
+    trigger = VertexOperationTrigger(operation_names=[name], transient_error_budget=3, **FAST)
+    assert run_until(trigger, emulator, lambda: steer(vertex, name, "release"))["status"] == "success"
+    said = messages(capsys)
+    for n, message in enumerate(said[:2], start=1):
+        assert re.fullmatch(rf"{re.escape(name)}: transient error {n}/3 \(.+\); retrying in [\d.]+s", message)
+    assert said[2:] == [f"{name}: done"]
+
+
+class RecordsSleeps(VertexOperationTrigger):
+    """The operation trigger, recording the sleep before each round of polls."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sleeps: list[float] = []
+
+    def _backoff(self, grow: bool) -> float:
+        sleep = super()._backoff(grow)
+        self.sleeps.append(sleep)
+        return sleep
+
+
+def test_while_an_operation_is_held_the_polls_back_off_to_the_cap(vertex: str, emulator: Emulator) -> None:
+    [name] = held_deploys(vertex, 1)
+    recording = RecordsSleeps(operation_names=[name], poll_interval=0.01, max_poll_interval=0.08)
+
+    async def main() -> dict[str, Any]:
+        waiting = asyncio.ensure_future(first_event(recording))
+        deadline = asyncio.get_running_loop().time() + 10
+        while len(recording.sleeps) < 6:
+            assert asyncio.get_running_loop().time() < deadline, f"6 rounds not reached: {recording.sleeps}"
+            assert not waiting.done(), f"the trigger fired while its operation was held: {waiting.result()!r}"
+            await asyncio.sleep(0.01)
+        await asyncio.to_thread(steer, vertex, name, "release")
+        return await asyncio.wait_for(waiting, 10)
+
+    assert asyncio.run(main()) == {"status": "success", "operations": [name]}
+    caps = [min(0.08, 0.01 * 2**n) for n in range(1, len(recording.sleeps) + 1)]  # 0.02, 0.04, 0.08, ...
+    assert all(cap / 2 <= sleep <= cap for sleep, cap in zip(recording.sleeps, caps, strict=True)), (
+        recording.sleeps
+    )

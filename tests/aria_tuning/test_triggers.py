@@ -1,11 +1,14 @@
-"""The tuning-job trigger against the Vertex emulator: round trip, transient faults, PAUSED, cancellation."""
+"""The tuning-job trigger against the Vertex emulator: round trip, transient faults, PAUSED, its events and
+what it logs (cancellation: test_trigger_cancellation.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import re
+from typing import Any
 
 import pytest
-from aria_tuning import triggers
 from aria_tuning.triggers import VertexOperationTrigger, VertexTuningJobTrigger
 
 from tests.aria_tuning.conftest import (
@@ -20,19 +23,6 @@ from tests.aria_tuning.conftest import (
 
 # Every test runs on both Vertex transports: gRPC (what Google Cloud uses) and REST.
 pytestmark = pytest.mark.usefixtures("transport")
-
-
-def _state(emulator: Emulator, job: str) -> str:
-    """The job's state as Vertex reports it (a GET, which is when the emulator advances its clock)."""
-    from aria_tuning.hooks import VertexHook
-    from aria_tuning.resources import resource_region
-    from aria_tuning.vertex_jobs import short_state
-
-    if "/pipelineJobs/" in job:
-        return short_state(
-            VertexHook().client("pipeline", resource_region(job)).get_pipeline_job(name=job).state
-        )
-    return short_state(VertexHook().client("tuning", resource_region(job)).get_tuning_job(name=job).state)
 
 
 TUNER = "large-language-model-tuner"
@@ -54,6 +44,36 @@ def logged(capsys: pytest.CaptureFixture[str]) -> str:
     return captured.out + captured.err
 
 
+#: A line logged from triggers.py, as structlog writes it: `<time> [<level>] <message> [<logger>] loc=...`.
+_TRIGGER_LINE = re.compile(r"^\S+ \[\w+ *\] (?P<message>.*) \[[\w.]+\] loc=triggers\.py:\d+$", re.M)
+
+
+def messages(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The messages the triggers logged since the last read, whole and in order."""
+    return [line["message"] for line in _TRIGGER_LINE.finditer(logged(capsys))]
+
+
+def transient_status(transport: str) -> int:
+    """An HTTP status the trigger itself rides out, not the client under it: over REST google-auth's
+    session retries 500/503/504/408/429 on its own, after a 1 s backoff (google/auth/transport/__init__.py,
+    DEFAULT_RETRYABLE_STATUS_CODES), and not 502; over gRPC 503 is UNAVAILABLE, which no channel retries,
+    while the emulator answers a 502 as UNKNOWN (vertex_emulator/error_details.py), which is no transient."""
+    return 502 if transport == "rest" else 503
+
+
+async def served_while_waiting(
+    emulator: Emulator, name: str, at_least: int, waiting: asyncio.Future[Any], timeout: float = 10
+) -> None:
+    """Wait until the emulator has served `at_least` GETs on `name` while the trigger (`waiting`) runs:
+    a trigger that ended first fails the test at once, with what it ended with."""
+    served: asyncio.Future[Any] = asyncio.ensure_future(emulator.served(name, at_least, timeout=timeout))
+    await asyncio.wait({served, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    if not served.done():
+        served.cancel()
+        raise AssertionError(f"the trigger ended while it should still poll {name}: {waiting.result()!r}")
+    served.result()
+
+
 @pytest.mark.parametrize(
     "trigger",
     [
@@ -64,8 +84,8 @@ def logged(capsys: pytest.CaptureFixture[str]) -> str:
         VertexOperationTrigger(operation_names=["projects/p/locations/l/endpoints/1/operations/2"]),
     ],
 )  # fmt: skip
-def test_serialize_round_trip(trigger: object) -> None:
-    path, kwargs = trigger.serialize()  # type: ignore[attr-defined]
+def test_serialize_round_trip(trigger: Any) -> None:
+    path, kwargs = trigger.serialize()
     rebuilt = roundtrip(trigger)
     assert path == f"{type(trigger).__module__}.{type(trigger).__qualname__}"
     assert type(rebuilt) is type(trigger)
@@ -99,115 +119,15 @@ def test_paused_is_not_success(
 
     async def wait_then_resume() -> dict:
         waiting = asyncio.ensure_future(first_event(roundtrip(trigger)))
-        await emulator.served(trigger.job_name, polls + 3)  # it has seen PAUSED, and polled on
-        assert not waiting.done(), "the trigger fired on a PAUSED job"
+        await served_while_waiting(emulator, trigger.job_name, polls + 3, waiting)  # saw PAUSED, polled on
         emulator.force(trigger.job_name, "resume")
         emulator.force(trigger.job_name, "succeed")
         return await asyncio.wait_for(waiting, 10)
 
     assert asyncio.run(wait_then_resume())["state"] == "SUCCEEDED"
-    assert f"{trigger.job_name} is PAUSED: not a success" in logged(capsys)
-
-
-def with_task_state(trigger: VertexTuningJobTrigger, state: str | None) -> VertexTuningJobTrigger:
-    """The trigger as the triggerer rebuilds it, seeing its task instance in `state` on the API server."""
-
-    class SeesTaskState(VertexTuningJobTrigger):
-        async def _task_state(self) -> str | None:
-            return state
-
-    return SeesTaskState(**trigger.serialize()[1])
-
-
-@pytest.mark.parametrize("model", ["text-bison@001", "gemini-2.5-flash"])
-def test_user_kill_cancels_the_job(
-    vertex: str, datasets: dict[str, str], emulator: Emulator, model: str
-) -> None:
-    long = {"train_steps": LONG_STEPS} if model.startswith("text") else {"epochs": 50}
-    trigger = submit(tuning_operator(datasets, model, **long), new_ti())
-    assert triggers.TRIGGER_HAS_ON_KILL  # Airflow >= 3.3 calls on_kill when a trigger leaves this triggerer
-    asyncio.run(with_task_state(trigger, "failed").on_kill())  # a user marked the deferred task failed
-    assert _state(emulator, trigger.job_name).endswith(("CANCELLING", "CANCELLED"))
-    event = asyncio.run(first_event(roundtrip(trigger)))
-    assert event["status"] == "error" and event["state"] == "CANCELLED" and "cancel" in event["message"]
-
-
-def test_triggerer_restart_does_not_cancel(vertex: str, datasets: dict[str, str], emulator: Emulator) -> None:
-    trigger = submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti())
-    polls = emulator.calls(trigger.job_name)
-
-    async def run_then_stop() -> None:
-        task = asyncio.ensure_future(first_event(roundtrip(trigger)))
-        await emulator.served(trigger.job_name, polls + 1)  # the trigger is polling
-        task.cancel()  # what a triggerer shutdown or redistribution does (no user-action message)
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    asyncio.run(run_then_stop())
-    assert emulator.calls(f"{trigger.job_name}:cancel", "POST") == 0
-    assert _state(emulator, trigger.job_name) in ("PENDING", "RUNNING")
-    emulator.force(trigger.job_name, "succeed")
-
-
-@pytest.mark.parametrize("state", ["deferred", None])
-def test_on_kill_while_the_task_is_still_deferred_does_not_cancel(
-    vertex: str, datasets: dict[str, str], emulator: Emulator, state: str | None
-) -> None:
-    """A reassigned trigger (the old triggerer missed its heartbeat) gets on_kill too: the job lives."""
-    trigger = submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti())
-    asyncio.run(with_task_state(trigger, state).on_kill())
-    assert _state(emulator, trigger.job_name) in ("PENDING", "RUNNING")
-    emulator.force(trigger.job_name, "succeed")
-
-
-async def _in_triggerer(
-    trigger: VertexTuningJobTrigger,
-    emulator: Emulator,
-    cancel_message: str | None,
-    task_state: str = "failed",
-) -> None:
-    """Run the trigger in Airflow's own TriggerRunner, then stop it (once it polls) the way the
-    triggerer would."""
-    from airflow.jobs.triggerer_job_runner import TriggerRunner
-
-    polls = await asyncio.to_thread(emulator.calls, trigger.job_name)
-    runner = TriggerRunner()
-    runner.triggers[1] = {"task": None, "name": "components-test", "events": 0, "is_watcher": False}
-    task = asyncio.ensure_future(runner.run_trigger(1, with_task_state(trigger, task_state)))
-    runner.triggers[1]["task"] = task
-    await emulator.served(trigger.job_name, polls + 1)
-    task.cancel(cancel_message)
-    with pytest.raises(asyncio.CancelledError):
-        await task
-
-
-@pytest.mark.parametrize(
-    ("user_action", "task_state", "expected"),
-    [(True, "failed", "CANCELLED"), (False, "failed", "RUNNING"), (True, "deferred", "RUNNING")],
-)
-def test_airflow_triggerer_cancels_only_on_user_action(
-    vertex: str,
-    datasets: dict[str, str],
-    emulator: Emulator,
-    user_action: bool,
-    task_state: str,
-    expected: str,
-) -> None:
-    """Mark-failed/clear reaches on_kill (the job is cancelled); a triggerer restart does not, and nor
-    does a reassignment, which Airflow 3.3 cancels with the same user-action message."""
-    from airflow.jobs.triggerer_job_runner import _USER_ACTION_CANCEL_MSG
-
-    trigger = submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti())
-    asyncio.run(
-        _in_triggerer(trigger, emulator, _USER_ACTION_CANCEL_MSG if user_action else None, task_state)
-    )
-    assert emulator.calls(f"{trigger.job_name}:cancel", "POST") == (expected == "CANCELLED")
-    alive = ("PENDING", "RUNNING")  # stopped at its first poll, the job may not have started yet
-    assert _state(emulator, trigger.job_name) in (
-        ("CANCELLING", "CANCELLED") if expected == "CANCELLED" else alive
-    )
-    if expected == "RUNNING":
-        emulator.force(trigger.job_name, "succeed")
+    said = messages(capsys)
+    assert said.count(f"{trigger.job_name} is PAUSED: not a success; waiting for it to resume") == 1
+    assert f"{trigger.job_name}: state (start) -> PAUSED" in said
 
 
 def test_polls_read_only_the_fields_they_need(
@@ -215,7 +135,7 @@ def test_polls_read_only_the_fields_they_need(
 ) -> None:
     trigger = roundtrip(submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti()))
 
-    async def reads() -> tuple[object, object]:
+    async def reads() -> tuple[Any, Any]:
         hook = trigger._hook()
         await hook.open()
         try:
@@ -224,7 +144,8 @@ def test_polls_read_only_the_fields_they_need(
             await hook.close()
 
     poll, full = asyncio.run(reads())
-    assert poll.name == full.name and poll.state == full.state
+    # Both carry the state (the job may have started between the two reads: each GET advances its clock).
+    assert poll.name == full.name and poll.state and full.state
     assert not poll.runtime_config.gcs_output_directory and full.runtime_config.gcs_output_directory
     emulator.force(trigger.job_name, "succeed")
 
@@ -248,31 +169,166 @@ class CountingClients(VertexTuningJobTrigger):
         return hook
 
 
-def test_one_client_per_trigger_and_every_change_is_logged(
+def test_one_client_per_trigger_and_every_change_is_logged_once(
     vertex: str, datasets: dict[str, str], emulator: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
     trigger = submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti())
-    counting = CountingClients(**trigger.serialize()[1])
+    # With the plan's estimate, as the operator passes it for text-bison: finish-aware polls, and a
+    # progress line that estimates the tuner's step.
+    planned = {"expected_seconds": 600.0, "expected_range_seconds": [300.0, 900.0]}
+    counting = CountingClients(**{**trigger.serialize()[1], **planned})
+    job = trigger.job_name
 
     async def run_while_the_tuner_runs() -> dict:
         waiting = asyncio.ensure_future(first_event(counting))
         # Once the tuner runs (seen by us), any later poll is the trigger's: it has seen it too.
         deadline = asyncio.get_running_loop().time() + 30
-        while (await asyncio.to_thread(_task_states, trigger.job_name)).get(TUNER) != "RUNNING":
+        while (await asyncio.to_thread(_task_states, job)).get(TUNER) != "RUNNING":
             assert asyncio.get_running_loop().time() < deadline, "the tuner never ran"
+            assert not waiting.done(), f"the trigger ended before the tuner ran: {waiting.result()!r}"
             await asyncio.sleep(0.02)
-        await emulator.served(trigger.job_name, await asyncio.to_thread(emulator.calls, trigger.job_name) + 1)
-        emulator.force(trigger.job_name, "succeed")
-        return await asyncio.wait_for(waiting, 30)
+        await served_while_waiting(emulator, job, await asyncio.to_thread(emulator.calls, job) + 1, waiting)
+        emulator.force(job, "succeed")
+        return await asyncio.wait_for(waiting, 10)
 
     event = asyncio.run(run_while_the_tuner_runs())
-    assert event["status"] == "success" and counting.built == 1
-    output = logged(capsys)
-    changes = [line for line in output.splitlines() if f"{trigger.job_name}: state " in line]
-    assert "state (start) -> " in changes[0] and "RUNNING -> SUCCEEDED" in changes[-1]
-    assert any("-> RUNNING" in line for line in changes)
-    assert "pipeline task large-language-model-tuner is RUNNING" in output
-    assert "pipeline task upload-llm-model is SUCCEEDED" in output
+    assert counting.built == 1
+    assert event.keys() == {"status", "job", "state", "method", "message", "tuned_model", "endpoint"} | {
+        "create_time",
+        "start_time",
+        "end_time",
+    }
+    assert (event["status"], event["job"], event["state"], event["method"]) == (
+        "success",
+        job,
+        "SUCCEEDED",
+        "pipeline",
+    )
+    # What only the final, full read has: the outputs of the upload and deploy tasks.
+    assert (
+        event["message"] == "" and "/models/" in event["tuned_model"] and "/endpoints/" in event["endpoint"]
+    )
+
+    said = messages(capsys)
+    changes = [m.removeprefix(f"{job}: state ").split(" -> ") for m in said if m.startswith(f"{job}: state ")]
+    assert changes[0][0] == "(start)" and changes[-1] == ["RUNNING", "SUCCEEDED"]
+    assert all(a != b for a, b in changes) and all(x[1] == y[0] for x, y in itertools.pairwise(changes))
+    tasks: dict[str, list[str]] = {}
+    for m in said:
+        if m.startswith(f"{job}: pipeline task "):
+            name, state = m.removeprefix(f"{job}: pipeline task ").rsplit(" is ", 1)
+            tasks.setdefault(name, []).append(state)
+    assert "RUNNING" in tasks[TUNER] and tasks[TUNER][-1] == tasks["upload-llm-model"][-1] == "SUCCEEDED"
+    assert all(a != b for states in tasks.values() for a, b in itertools.pairwise(states)), tasks  # once each
+    # While it runs, each poll says how far it is; the line stops with the run.
+    progress = [i for i, m in enumerate(said) if m.startswith(f"{job}: running ")]
+    assert any(f", now {TUNER}; step ~" in said[i] and " of 30000 " in said[i] for i in progress), [
+        said[i] for i in progress
+    ]
+    assert max(progress) < said.index(f"{job}: state RUNNING -> SUCCEEDED")
+
+
+def test_a_finished_gemini_job_is_one_event_with_its_tuned_model(
+    vertex: str, datasets: dict[str, str], emulator: Emulator
+) -> None:
+    trigger = submit(tuning_operator(datasets, "gemini-2.5-flash"), new_ti())
+    emulator.force(trigger.job_name, "succeed")
+    event = asyncio.run(first_event(roundtrip(trigger)))
+    assert (event["status"], event["job"], event["state"], event["method"]) == (
+        "success",
+        trigger.job_name,
+        "SUCCEEDED",
+        "tuning_job",
+    )
+    assert (
+        event["message"] == "" and "/models/" in event["tuned_model"] and "/endpoints/" in event["endpoint"]
+    )
+    assert event["create_time"] and event["start_time"] and event["end_time"]
+
+
+def test_a_transient_error_on_a_poll_is_ridden_out_and_named(
+    vertex: str,
+    datasets: dict[str, str],
+    emulator: Emulator,
+    transport: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    trigger = submit(tuning_operator(datasets, transient_error_budget=3), new_ti())
+    job, job_id = trigger.job_name, trigger.job_name.rsplit("/", 1)[1]
+    emulator.force(job, "succeed")
+    emulator.fault(status=transient_status(transport), method="GET", path=f"pipelineJobs/{job_id}$", count=2)
+    assert asyncio.run(first_event(roundtrip(trigger)))["status"] == "success"
+    said = messages(capsys)
+    for n, message in enumerate(said[:2], start=1):
+        assert re.fullmatch(rf"{re.escape(job)}: transient error {n}/3 \(.+\); retrying in [\d.]+s", message)
+    assert said[2] == f"{job}: state (start) -> SUCCEEDED"
+
+
+def test_a_finished_job_that_cannot_be_read_is_an_error_event_with_its_state(
+    vertex: str, datasets: dict[str, str], emulator: Emulator
+) -> None:
+    trigger = submit(tuning_operator(datasets), new_ti())
+    job, job_id = trigger.job_name, trigger.job_name.rsplit("/", 1)[1]
+    emulator.force(job, "succeed")
+
+    class RefusedTheFullRead(VertexTuningJobTrigger):
+        """The trigger whose full read of the finished job Vertex refuses (403), as if its permission was
+        revoked between the poll that saw the job end and that read."""
+
+        async def _get_job(self, hook: Any, full: bool = False) -> Any:
+            if full:
+                await asyncio.to_thread(
+                    emulator.fault, status=403, method="GET", path=f"pipelineJobs/{job_id}$", count=1
+                )
+            return await super()._get_job(hook, full)
+
+    event = asyncio.run(first_event(RefusedTheFullRead(**trigger.serialize()[1])))
+    message = event.pop("message")
+    assert event == {"status": "error", "job": job, "state": "SUCCEEDED", "method": "pipeline"}
+    assert re.fullmatch(
+        r"reading the finished job failed: (GET \S+: )?injected fault \(rule \d+, .*\): HTTP 403", message
+    )
+
+
+class RecordsSleeps(VertexTuningJobTrigger):
+    """The tuning trigger, recording the state each poll saw and the sleep that followed it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sleeps: list[tuple[str, float]] = []
+
+    def _next_sleep(self, job: Any, grow: bool) -> float:
+        from aria_tuning.vertex_jobs import short_state
+
+        sleep = super()._next_sleep(job, grow)
+        self.sleeps.append((short_state(job.state), sleep))
+        return sleep
+
+
+def test_polls_back_off_while_the_state_holds_and_start_over_when_it_changes(
+    vertex: str, datasets: dict[str, str], emulator: Emulator
+) -> None:
+    trigger = submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti())
+    recording = RecordsSleeps(**{**trigger.serialize()[1], "poll_interval": 0.01, "max_poll_interval": 0.16})
+
+    async def poll_a_while() -> None:
+        waiting = asyncio.ensure_future(first_event(recording))
+        deadline = asyncio.get_running_loop().time() + 10
+        while len(recording.sleeps) < 8:
+            assert asyncio.get_running_loop().time() < deadline, f"8 polls not reached: {recording.sleeps}"
+            assert not waiting.done(), f"the trigger ended: {waiting.result()!r}"
+            await asyncio.sleep(0.01)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+    asyncio.run(poll_a_while())
+    emulator.force(trigger.job_name, "succeed")
+    seen, delay = "", 0.0
+    for state, sleep in recording.sleeps:
+        delay = 0.01 if state != seen else min(0.16, delay * 2)  # a change starts over; a repeat doubles
+        seen = state
+        assert delay / 2 <= sleep <= delay, recording.sleeps
 
 
 def test_backoff_doubles_up_to_the_cap_with_jitter_and_resets_on_change() -> None:

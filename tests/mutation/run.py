@@ -97,6 +97,7 @@ TARGETS = (
             "tests/aria_tuning/test_trigger_progress.py",
             "tests/aria_tuning/test_trigger_task_state.py",
             "tests/aria_tuning/test_triggers.py",
+            "tests/aria_tuning/test_trigger_cancellation.py",
             "tests/aria_tuning/test_operation_trigger.py",
         ),
         "waiting on jobs and operations: states, transient errors, cancellation",
