@@ -356,7 +356,10 @@ class VertexTuningJobTrigger(_VertexPollingTrigger):
         states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
             dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=ti.map_index
         )
-        return str(states[ti.run_id][ti.task_id])
+        # The Execution API keys a mapped task instance `<task_id>_<map_index>` (get_task_instance_states in
+        # airflow/api_fastapi/execution_api/routes/task_instances.py, 3.3); an unmapped one by its task_id.
+        mapped = ti.map_index is not None and ti.map_index >= 0
+        return str(states[ti.run_id][f"{ti.task_id}_{ti.map_index}" if mapped else ti.task_id])
 
 
 class VertexOperationTrigger(_VertexPollingTrigger):

@@ -124,15 +124,6 @@ def test_the_trigger_reads_its_task_state_from_airflow(task_instances: dict[str,
 
 
 @pytest.mark.usefixtures("execution_api")
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="BUG: the Execution API keys a mapped task instance's state `task_id_<map_index>` "
-    "(execution_api/routes/task_instances.py 3.3.2, get_task_instance_states; the reconciler reads it "
-    "so, aria_tuning/reconcile.py task_records), but _task_state looks up `task_id`: the KeyError makes "
-    "_user_acted say it could not read the state, so a user's mark-failed of a mapped tuning task never "
-    "cancels its job",
-)
 def test_a_mapped_trigger_reads_its_own_task_state(task_instances: dict[str, Any]) -> None:
     set_state(task_instances["tune_each[0]"], "failed")
     set_state(task_instances["tune_each[1]"], "deferred")
