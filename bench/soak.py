@@ -6,7 +6,7 @@ printed first, so a failing run is replayed with the same seed. Each run's tunin
 emulator clock and is finished through the control plane once its faults are over, so every fault
 lands while the job runs.
 
-    python -m bench.soak --runs 100 --seed 7 [--out bench/SOAK.md]
+    python -m bench.soak --runs 100 --seed 7 [--shards 2] [--out bench/SOAK.md]
 """
 
 from __future__ import annotations
