@@ -14,7 +14,7 @@ from aria_tuning.triggers import VertexOperationTrigger
 
 from scripts.emulators import emulator_control
 from tests.aria_tuning.conftest import Emulator, first_event, roundtrip
-from tests.aria_tuning.test_triggers import messages, served_while_waiting, transient_status
+from tests.aria_tuning.trigger_support import event_of, messages, polled, transient_status
 from tests.support import airflow as airflow_support
 
 # Every test runs on both Vertex transports: gRPC (what Google Cloud uses) and REST.
@@ -52,14 +52,25 @@ def steer(vertex: str, name: str, verb: str, body: dict[str, Any] | None = None)
     emulator_control(vertex, f"operations/{name}:{verb}", body or {})
 
 
-def run_until(trigger: VertexOperationTrigger, emulator: Emulator, then: Any) -> dict[str, Any]:
+class RecordsSleeps(VertexOperationTrigger):
+    """The operation trigger, recording the sleep after each round of polls (each pending operation once)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sleeps: list[float] = []
+
+    def _backoff(self, grow: bool) -> float:
+        sleep = super()._backoff(grow)
+        self.sleeps.append(sleep)
+        return sleep
+
+
+def run_until(trigger: RecordsSleeps, then: Any) -> dict[str, Any]:
     """Run the trigger; once it has polled every operation, do `then()`; its event."""
 
     async def main() -> dict[str, Any]:
-        polls = {name: await asyncio.to_thread(emulator.calls, name) for name in trigger.operation_names}
         waiting = asyncio.ensure_future(first_event(trigger))
-        for name, before in polls.items():
-            await served_while_waiting(emulator, name, before + 1, waiting)  # fails if the trigger fired
+        await polled(trigger.sleeps, 1, waiting)  # a first round, and it fired on none of them
         await asyncio.to_thread(then)
         return await asyncio.wait_for(waiting, 10)
 
@@ -76,26 +87,26 @@ def test_it_waits_for_held_operations_and_succeeds_when_all_are_done(
         airflow_support.CONN_ENV,
         airflow_support.connection_json(airflow_support.connection_extra("http://127.0.0.1:1")),
     )
-    trigger = VertexOperationTrigger(operation_names=names, gcp_conn_id="aria_operations", **FAST)
+    trigger = RecordsSleeps(operation_names=names, gcp_conn_id="aria_operations", **FAST)
 
     def release_all() -> None:
         for name in names:
             steer(vertex, name, "release")
 
-    event = run_until(roundtrip(trigger), emulator, release_all)
+    event = run_until(roundtrip(trigger), release_all)
     assert event == {"status": "success", "operations": names}
     assert messages(capsys) == [f"{names[0]}: done", f"{names[1]}: done"]
 
 
 def test_the_first_failed_operation_is_the_error_in_vertexs_words(vertex: str, emulator: Emulator) -> None:
     names = held_deploys(vertex, 2)
-    trigger = VertexOperationTrigger(operation_names=names, **FAST)
+    trigger = RecordsSleeps(operation_names=names, **FAST)
 
     def release_one_fail_the_other() -> None:
         steer(vertex, names[0], "release")
         steer(vertex, names[1], "fail", {"code": 8, "message": "Quota exceeded for custom model serving"})
 
-    event = run_until(roundtrip(trigger), emulator, release_one_fail_the_other)
+    event = run_until(roundtrip(trigger), release_one_fail_the_other)
     assert event == {
         "status": "error",
         "operations": names,
@@ -105,7 +116,7 @@ def test_the_first_failed_operation_is_the_error_in_vertexs_words(vertex: str, e
 
 
 def test_no_operations_is_success_at_once() -> None:
-    event = asyncio.run(first_event(VertexOperationTrigger(operation_names=[])))
+    event = event_of(VertexOperationTrigger(operation_names=[]))
     assert event == {"status": "success", "operations": []}
 
 
@@ -114,25 +125,12 @@ def test_a_transient_error_on_a_poll_is_ridden_out_and_named(
 ) -> None:
     [name] = held_deploys(vertex, 1)
     emulator.fault(status=transient_status(transport), method="GET", path=f"{name}$", count=2)
-    trigger = VertexOperationTrigger(operation_names=[name], transient_error_budget=3, **FAST)
-    assert run_until(trigger, emulator, lambda: steer(vertex, name, "release"))["status"] == "success"
+    trigger = RecordsSleeps(operation_names=[name], transient_error_budget=3, **FAST)
+    assert run_until(trigger, lambda: steer(vertex, name, "release"))["status"] == "success"
     said = messages(capsys)
     for n, message in enumerate(said[:2], start=1):
         assert re.fullmatch(rf"{re.escape(name)}: transient error {n}/3 \(.+\); retrying in [\d.]+s", message)
     assert said[2:] == [f"{name}: done"]
-
-
-class RecordsSleeps(VertexOperationTrigger):
-    """The operation trigger, recording the sleep before each round of polls."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.sleeps: list[float] = []
-
-    def _backoff(self, grow: bool) -> float:
-        sleep = super()._backoff(grow)
-        self.sleeps.append(sleep)
-        return sleep
 
 
 def test_while_an_operation_is_held_the_polls_back_off_to_the_cap(vertex: str, emulator: Emulator) -> None:
@@ -141,11 +139,7 @@ def test_while_an_operation_is_held_the_polls_back_off_to_the_cap(vertex: str, e
 
     async def main() -> dict[str, Any]:
         waiting = asyncio.ensure_future(first_event(recording))
-        deadline = asyncio.get_running_loop().time() + 10
-        while len(recording.sleeps) < 6:
-            assert asyncio.get_running_loop().time() < deadline, f"6 rounds not reached: {recording.sleeps}"
-            assert not waiting.done(), f"the trigger fired while its operation was held: {waiting.result()!r}"
-            await asyncio.sleep(0.01)
+        await polled(recording.sleeps, 6, waiting)  # six rounds while it is held
         await asyncio.to_thread(steer, vertex, name, "release")
         return await asyncio.wait_for(waiting, 10)
 

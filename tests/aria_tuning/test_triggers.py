@@ -5,27 +5,34 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from aria_tuning.triggers import VertexOperationTrigger, VertexTuningJobTrigger
 
-from tests.aria_tuning.conftest import (
-    LONG_STEPS,
-    Emulator,
-    first_event,
-    new_ti,
-    roundtrip,
-    submit,
-    tuning_operator,
+from tests.aria_tuning.conftest import LONG_STEPS, Emulator, first_event, roundtrip
+from tests.aria_tuning.trigger_support import (
+    RecordsPolls,
+    event_of,
+    messages,
+    polled,
+    starting,
+    transient_status,
 )
 
 # Every test runs on both Vertex transports: gRPC (what Google Cloud uses) and REST.
 pytestmark = pytest.mark.usefixtures("transport")
 
-
 TUNER = "large-language-model-tuner"
+Start = Callable[..., VertexTuningJobTrigger]
+
+
+@pytest.fixture
+def start(datasets: dict[str, str], emulator: Emulator) -> Iterator[Start]:
+    yield from starting(datasets, emulator)
 
 
 def _task_states(job: str) -> dict[str, str]:
@@ -36,42 +43,6 @@ def _task_states(job: str) -> dict[str, str]:
 
     found = VertexHook().client("pipeline", resource_region(job)).get_pipeline_job(name=job)
     return {task.task_name: short_state(task.state) for task in found.job_detail.task_details}
-
-
-def logged(capsys: pytest.CaptureFixture[str]) -> str:
-    """What the triggers logged (Airflow's structlog writes to the captured stdout/stderr)."""
-    captured = capsys.readouterr()
-    return captured.out + captured.err
-
-
-#: A line logged from triggers.py, as structlog writes it: `<time> [<level>] <message> [<logger>] loc=...`.
-_TRIGGER_LINE = re.compile(r"^\S+ \[\w+ *\] (?P<message>.*) \[[\w.]+\] loc=triggers\.py:\d+$", re.M)
-
-
-def messages(capsys: pytest.CaptureFixture[str]) -> list[str]:
-    """The messages the triggers logged since the last read, whole and in order."""
-    return [line["message"] for line in _TRIGGER_LINE.finditer(logged(capsys))]
-
-
-def transient_status(transport: str) -> int:
-    """An HTTP status the trigger itself rides out, not the client under it: over REST google-auth's
-    session retries 500/503/504/408/429 on its own, after a 1 s backoff (google/auth/transport/__init__.py,
-    DEFAULT_RETRYABLE_STATUS_CODES), and not 502; over gRPC 503 is UNAVAILABLE, which no channel retries,
-    while the emulator answers a 502 as UNKNOWN (vertex_emulator/error_details.py), which is no transient."""
-    return 502 if transport == "rest" else 503
-
-
-async def served_while_waiting(
-    emulator: Emulator, name: str, at_least: int, waiting: asyncio.Future[Any], timeout: float = 10
-) -> None:
-    """Wait until the emulator has served `at_least` GETs on `name` while the trigger (`waiting`) runs:
-    a trigger that ended first fails the test at once, with what it ended with."""
-    served: asyncio.Future[Any] = asyncio.ensure_future(emulator.served(name, at_least, timeout=timeout))
-    await asyncio.wait({served, waiting}, return_when=asyncio.FIRST_COMPLETED)
-    if not served.done():
-        served.cancel()
-        raise AssertionError(f"the trigger ended while it should still poll {name}: {waiting.result()!r}")
-    served.result()
 
 
 @pytest.mark.parametrize(
@@ -92,48 +63,45 @@ def test_serialize_round_trip(trigger: Any) -> None:
     assert rebuilt.serialize() == (path, kwargs)
 
 
-def test_transient_503s_are_ridden_out(vertex: str, datasets: dict[str, str], emulator: Emulator) -> None:
-    trigger = submit(tuning_operator(datasets), new_ti())
+def test_transient_503s_are_ridden_out(start: Start, emulator: Emulator) -> None:
+    trigger = start()
     job_id = trigger.job_name.rsplit("/", 1)[1]
     rule = emulator.fault(status=503, rate=1.0, method="GET", path=f"pipelineJobs/{job_id}$", count=4)
-    event = asyncio.run(first_event(roundtrip(trigger)))
+    event = event_of(roundtrip(trigger), timeout=60)  # google-auth's session backs off 503s itself
     assert event["status"] == "success", event
     hits = [r for r in emulator.fault_rules() if r["id"] == rule["id"]]
     assert hits[0]["hits"] == 4
 
 
-def test_transient_error_budget_is_bounded(vertex: str, datasets: dict[str, str], emulator: Emulator) -> None:
-    trigger = submit(tuning_operator(datasets, transient_error_budget=1), new_ti())
+def test_transient_error_budget_is_bounded(start: Start, emulator: Emulator) -> None:
+    trigger = start(transient_error_budget=1)
     job_id = trigger.job_name.rsplit("/", 1)[1]
     emulator.fault(status=503, rate=1.0, method="GET", path=f"pipelineJobs/{job_id}$", count=6)
-    event = asyncio.run(first_event(roundtrip(trigger)))
+    event = event_of(roundtrip(trigger), timeout=60)
     assert event["status"] == "error" and "polling failed" in event["message"]
 
 
-def test_paused_is_not_success(
-    vertex: str, datasets: dict[str, str], emulator: Emulator, capsys: pytest.CaptureFixture[str]
-) -> None:
-    trigger = submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti())
+def test_paused_is_not_success(start: Start, emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    trigger = start(train_steps=LONG_STEPS)
     emulator.force(trigger.job_name, "pause")
-    polls = emulator.calls(trigger.job_name)
+    recording = roundtrip(RecordsPolls(**trigger.serialize()[1]))
 
     async def wait_then_resume() -> dict:
-        waiting = asyncio.ensure_future(first_event(roundtrip(trigger)))
-        await served_while_waiting(emulator, trigger.job_name, polls + 3, waiting)  # saw PAUSED, polled on
+        waiting = asyncio.ensure_future(first_event(recording))
+        await polled(recording.polls, 3, waiting)  # it has seen PAUSED, and polled on
         emulator.force(trigger.job_name, "resume")
         emulator.force(trigger.job_name, "succeed")
         return await asyncio.wait_for(waiting, 10)
 
     assert asyncio.run(wait_then_resume())["state"] == "SUCCEEDED"
-    said = messages(capsys)
-    assert said.count(f"{trigger.job_name} is PAUSED: not a success; waiting for it to resume") == 1
-    assert f"{trigger.job_name}: state (start) -> PAUSED" in said
+    assert [state for state, _ in recording.polls[:3]] == ["PAUSED"] * 3
+    said, warning = messages(capsys), f"{trigger.job_name} is PAUSED: not a success; waiting for it to resume"
+    assert said.count(warning) == 1  # on the change to PAUSED, right after it is logged
+    assert said[said.index(f"{trigger.job_name}: state (start) -> PAUSED") + 1] == warning
 
 
-def test_polls_read_only_the_fields_they_need(
-    vertex: str, datasets: dict[str, str], emulator: Emulator
-) -> None:
-    trigger = roundtrip(submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti()))
+def test_polls_read_only_the_fields_they_need(start: Start) -> None:
+    trigger = roundtrip(start(train_steps=LONG_STEPS))
 
     async def reads() -> tuple[Any, Any]:
         hook = trigger._hook()
@@ -147,14 +115,13 @@ def test_polls_read_only_the_fields_they_need(
     # Both carry the state (the job may have started between the two reads: each GET advances its clock).
     assert poll.name == full.name and poll.state and full.state
     assert not poll.runtime_config.gcs_output_directory and full.runtime_config.gcs_output_directory
-    emulator.force(trigger.job_name, "succeed")
 
 
-class CountingClients(VertexTuningJobTrigger):
-    """The tuning trigger, counting the API clients it builds."""
+class CountingClients(RecordsPolls):
+    """The tuning trigger, counting the API clients it builds (and recording its polls)."""
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.built = 0  # this instance's count, never shared through the class
 
     def _hook(self) -> object:  # type: ignore[override]
@@ -170,9 +137,9 @@ class CountingClients(VertexTuningJobTrigger):
 
 
 def test_one_client_per_trigger_and_every_change_is_logged_once(
-    vertex: str, datasets: dict[str, str], emulator: Emulator, capsys: pytest.CaptureFixture[str]
+    start: Start, emulator: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    trigger = submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti())
+    trigger = start(train_steps=LONG_STEPS)
     # With the plan's estimate, as the operator passes it for text-bison: finish-aware polls, and a
     # progress line that estimates the tuner's step.
     planned = {"expected_seconds": 600.0, "expected_range_seconds": [300.0, 900.0]}
@@ -187,7 +154,7 @@ def test_one_client_per_trigger_and_every_change_is_logged_once(
             assert asyncio.get_running_loop().time() < deadline, "the tuner never ran"
             assert not waiting.done(), f"the trigger ended before the tuner ran: {waiting.result()!r}"
             await asyncio.sleep(0.02)
-        await served_while_waiting(emulator, job, await asyncio.to_thread(emulator.calls, job) + 1, waiting)
+        await polled(counting.polls, len(counting.polls) + 1, waiting)
         emulator.force(job, "succeed")
         return await asyncio.wait_for(waiting, 10)
 
@@ -228,12 +195,10 @@ def test_one_client_per_trigger_and_every_change_is_logged_once(
     assert max(progress) < said.index(f"{job}: state RUNNING -> SUCCEEDED")
 
 
-def test_a_finished_gemini_job_is_one_event_with_its_tuned_model(
-    vertex: str, datasets: dict[str, str], emulator: Emulator
-) -> None:
-    trigger = submit(tuning_operator(datasets, "gemini-2.5-flash"), new_ti())
+def test_a_finished_gemini_job_is_one_event_with_its_tuned_model(start: Start, emulator: Emulator) -> None:
+    trigger = start("gemini-2.5-flash")
     emulator.force(trigger.job_name, "succeed")
-    event = asyncio.run(first_event(roundtrip(trigger)))
+    event = event_of(roundtrip(trigger))
     assert (event["status"], event["job"], event["state"], event["method"]) == (
         "success",
         trigger.job_name,
@@ -247,17 +212,13 @@ def test_a_finished_gemini_job_is_one_event_with_its_tuned_model(
 
 
 def test_a_transient_error_on_a_poll_is_ridden_out_and_named(
-    vertex: str,
-    datasets: dict[str, str],
-    emulator: Emulator,
-    transport: str,
-    capsys: pytest.CaptureFixture[str],
+    start: Start, emulator: Emulator, transport: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    trigger = submit(tuning_operator(datasets, transient_error_budget=3), new_ti())
+    trigger = start(transient_error_budget=3)
     job, job_id = trigger.job_name, trigger.job_name.rsplit("/", 1)[1]
     emulator.force(job, "succeed")
     emulator.fault(status=transient_status(transport), method="GET", path=f"pipelineJobs/{job_id}$", count=2)
-    assert asyncio.run(first_event(roundtrip(trigger)))["status"] == "success"
+    assert event_of(roundtrip(trigger))["status"] == "success"
     said = messages(capsys)
     for n, message in enumerate(said[:2], start=1):
         assert re.fullmatch(rf"{re.escape(job)}: transient error {n}/3 \(.+\); retrying in [\d.]+s", message)
@@ -265,9 +226,9 @@ def test_a_transient_error_on_a_poll_is_ridden_out_and_named(
 
 
 def test_a_finished_job_that_cannot_be_read_is_an_error_event_with_its_state(
-    vertex: str, datasets: dict[str, str], emulator: Emulator
+    start: Start, emulator: Emulator
 ) -> None:
-    trigger = submit(tuning_operator(datasets), new_ti())
+    trigger = start()
     job, job_id = trigger.job_name, trigger.job_name.rsplit("/", 1)[1]
     emulator.force(job, "succeed")
 
@@ -282,7 +243,7 @@ def test_a_finished_job_that_cannot_be_read_is_an_error_event_with_its_state(
                 )
             return await super()._get_job(hook, full)
 
-    event = asyncio.run(first_event(RefusedTheFullRead(**trigger.serialize()[1])))
+    event = event_of(RefusedTheFullRead(**trigger.serialize()[1]))
     message = event.pop("message")
     assert event == {"status": "error", "job": job, "state": "SUCCEEDED", "method": "pipeline"}
     assert re.fullmatch(
@@ -290,45 +251,37 @@ def test_a_finished_job_that_cannot_be_read_is_an_error_event_with_its_state(
     )
 
 
-class RecordsSleeps(VertexTuningJobTrigger):
-    """The tuning trigger, recording the state each poll saw and the sleep that followed it."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.sleeps: list[tuple[str, float]] = []
-
-    def _next_sleep(self, job: Any, grow: bool) -> float:
-        from aria_tuning.vertex_jobs import short_state
-
-        sleep = super()._next_sleep(job, grow)
-        self.sleeps.append((short_state(job.state), sleep))
-        return sleep
-
-
-def test_polls_back_off_while_the_state_holds_and_start_over_when_it_changes(
-    vertex: str, datasets: dict[str, str], emulator: Emulator
-) -> None:
-    trigger = submit(tuning_operator(datasets, train_steps=LONG_STEPS), new_ti())
-    recording = RecordsSleeps(**{**trigger.serialize()[1], "poll_interval": 0.01, "max_poll_interval": 0.16})
+def test_polls_back_off_while_the_state_holds_and_start_over_when_it_changes(start: Start) -> None:
+    trigger = start(train_steps=LONG_STEPS)
+    recording = RecordsPolls(**{**trigger.serialize()[1], "poll_interval": 0.01, "max_poll_interval": 0.16})
 
     async def poll_a_while() -> None:
         waiting = asyncio.ensure_future(first_event(recording))
-        deadline = asyncio.get_running_loop().time() + 10
-        while len(recording.sleeps) < 8:
-            assert asyncio.get_running_loop().time() < deadline, f"8 polls not reached: {recording.sleeps}"
-            assert not waiting.done(), f"the trigger ended: {waiting.result()!r}"
-            await asyncio.sleep(0.01)
+        await polled(recording.polls, 8, waiting)
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
 
     asyncio.run(poll_a_while())
-    emulator.force(trigger.job_name, "succeed")
     seen, delay = "", 0.0
-    for state, sleep in recording.sleeps:
+    for state, sleep in recording.polls:
         delay = 0.01 if state != seen else min(0.16, delay * 2)  # a change starts over; a repeat doubles
         seen = state
-        assert delay / 2 <= sleep <= delay, recording.sleeps
+        assert delay / 2 <= sleep <= delay, recording.polls
+
+
+def test_the_trigger_talks_through_its_own_connection(start: Start, emulator: Emulator) -> None:
+    from tests.support import airflow as airflow_support
+
+    trigger = start()
+    emulator.force(trigger.job_name, "succeed")
+    kwargs = {**trigger.serialize()[1], "gcp_conn_id": "aria_tuning", "transient_error_budget": 0}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_CONN_ARIA_TUNING", os.environ[airflow_support.CONN_ENV])
+        # google_cloud_default now leads nowhere: a trigger ignoring its own connection fails.
+        nowhere = airflow_support.connection_extra("http://127.0.0.1:1")
+        patch.setenv(airflow_support.CONN_ENV, airflow_support.connection_json(nowhere))
+        assert event_of(roundtrip(VertexTuningJobTrigger(**kwargs)))["status"] == "success"
 
 
 def test_backoff_doubles_up_to_the_cap_with_jitter_and_resets_on_change() -> None:
@@ -345,6 +298,11 @@ def test_backoff_doubles_up_to_the_cap_with_jitter_and_resets_on_change() -> Non
         ("FAILED", "Resource exhausted: TPU quota", "Resource exhausted: TPU quota"),
         ("EXPIRED", "", "the job ended EXPIRED without an error message"),
         ("CANCELLED", "", "the job was cancelled"),
+        (
+            "CANCELLED",
+            "Cancelled by the reconciler",
+            "the job was cancelled (Vertex: Cancelled by the reconciler)",
+        ),
     ],
 )
 def test_terminal_states_other_than_succeeded_are_errors(state: str, message: str, expected: str) -> None:
@@ -355,7 +313,7 @@ def test_terminal_states_other_than_succeeded_are_errors(state: str, message: st
 
 def test_an_operation_that_cannot_be_read_is_an_error_event_naming_it(vertex: str) -> None:
     missing = "projects/aria-local/locations/us-central1/endpoints/404404/operations/1"
-    event = asyncio.run(first_event(VertexOperationTrigger(operation_names=[missing], poll_interval=0.05)))
+    event = event_of(VertexOperationTrigger(operation_names=[missing], poll_interval=0.05))
     assert event["status"] == "error" and event["operation"] == missing
     assert event["operations"] == [missing] and "not found" in event["message"].lower()
 
@@ -363,7 +321,7 @@ def test_an_operation_that_cannot_be_read_is_an_error_event_naming_it(vertex: st
 def test_a_job_that_cannot_be_read_is_an_error_event_naming_it(vertex: str) -> None:
     missing = "projects/aria-local/locations/europe-west4/pipelineJobs/aria-missing-job"
     trigger = VertexTuningJobTrigger(job_name=missing, method="pipeline", poll_interval=0.05)
-    event = asyncio.run(first_event(trigger))
+    event = event_of(trigger)
     message = event.pop("message")
     assert event == {"status": "error", "job": missing, "state": "UNKNOWN", "method": "pipeline"}
     assert message.startswith("polling failed: ") and "not found" in message.lower()
