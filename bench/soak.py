@@ -419,6 +419,10 @@ def _stop_on_signals() -> None:
     signal.signal(signal.SIGINT, _interrupt)
 
 
+#: What the end-of-soak reconciler run did, as counted in the report.
+CLEANUP_COUNTS = ("cancelled", "undeployed")
+
+
 @dataclass
 class Outcome:
     """What one stack's soak, or several stacks' merged, leaves: runs, final problems, cleanup, status."""
@@ -441,13 +445,12 @@ class Outcome:
 
     @classmethod
     def merged(cls, outcomes: list[Outcome]) -> Outcome:
-        cleanup: Counter[str] = Counter()
-        for outcome in outcomes:
-            cleanup.update(outcome.cleanup)
+        # The reconciler's report also holds lists and dicts (found, actions): only its counts add up.
+        cleanup = {key: sum(int(o.cleanup.get(key, 0)) for o in outcomes) for key in CLEANUP_COUNTS}
         return cls(
             sorted((r for o in outcomes for r in o.results), key=lambda r: r.plan.index),
             [v for o in outcomes for v in o.final],
-            dict(cleanup),
+            cleanup,
             next((o.status for o in outcomes if o.status), ""),
         )
 
