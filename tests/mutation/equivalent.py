@@ -86,6 +86,13 @@ EQUIVALENT: dict[str, str] = {
     "aria_tuning.triggers.xǁVertexTuningJobTriggerǁ_task_state__mutmut_9": _WIDER_QUERY,
     "aria_tuning.triggers.xǁVertexTuningJobTriggerǁ_task_state__mutmut_10": _WIDER_QUERY,
     "aria_tuning.triggers.xǁVertexTuningJobTriggerǁ_task_state__mutmut_11": _WIDER_QUERY,
+    "aria_tuning.triggers.xǁVertexTuningJobTriggerǁrun__mutmut_82": (
+        "use_integers_for_enums=None is falsy like False: protobuf's MessageToDict writes enum names for both"
+    ),
+    "aria_tuning.triggers.xǁVertexOperationTriggerǁrun__mutmut_34": (
+        "an operation's error is set only when it failed, with a google.rpc code of 1..16 (the emulator "
+        "refuses 0): HasField('error') and a non-zero code are true together"
+    ),
     # vertex_jobs
     "aria_tuning.vertex_jobs.x_existing_jobs__mutmut_10": (
         'a missing label gives None instead of "1", and `or "1"` turns both into "1"'
