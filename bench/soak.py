@@ -505,7 +505,7 @@ def run_sharded(args: argparse.Namespace, progress: Callable[[Outcome], None]) -
 
     with tempfile.TemporaryDirectory(prefix="aria-soak-shards-") as tmp:
         files = [Path(tmp) / f"shard-{i}.json" for i in range(args.shards)]
-        children = []
+        children: list[subprocess.Popen[bytes]] = []
         for i, path in enumerate(files):
             if children:
                 time.sleep(STAGGER_SECONDS)
