@@ -115,6 +115,21 @@ def test_the_first_failed_operation_is_the_error_in_vertexs_words(vertex: str, e
     }
 
 
+def test_a_failed_operation_is_reported_while_the_others_are_still_held(vertex: str) -> None:
+    """Each round polls every pending operation: one held does not hide a failure behind it."""
+    names = held_deploys(vertex, 2)
+    trigger = RecordsSleeps(operation_names=names, **FAST)
+    quota = {"code": 8, "message": "Quota exceeded for custom model serving"}
+    event = run_until(roundtrip(trigger), lambda: steer(vertex, names[1], "fail", quota))
+    assert event == {
+        "status": "error",
+        "operations": names,
+        "operation": names[1],
+        "message": quota["message"],
+    }
+    steer(vertex, names[0], "release")
+
+
 def test_no_operations_is_success_at_once() -> None:
     event = event_of(VertexOperationTrigger(operation_names=[]))
     assert event == {"status": "success", "operations": []}
