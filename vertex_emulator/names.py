@@ -61,8 +61,8 @@ def paginate(items: list[Any], page_size: int, page_token: str) -> tuple[list[An
     """One page of `items` and the token of the next (offset tokens, as opaque as Vertex's)."""
     try:
         start = int(page_token) if page_token else 0
-    except ValueError:
-        raise InvalidArgument(f"invalid page token {page_token!r}") from None
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid page token {page_token!r}") from exc
     size = page_size if page_size > 0 else 100
     end = start + size
     return items[start:end], (str(end) if end < len(items) else "")

@@ -237,10 +237,10 @@ class ModelSpec:
         chosen = (name or self.default_accelerator or "").upper()
         try:
             return self.accelerators[chosen]
-        except KeyError:
+        except KeyError as exc:
             raise CatalogError(
                 f"{self.name}: accelerator {name!r} is not offered; choose one of {sorted(self.accelerators)}"
-            ) from None
+            ) from exc
 
     def region_for(self, accelerator: str | None = None, region: str | None = None) -> str:
         """The region a run must use; raises when `region` contradicts the model or accelerator."""
@@ -453,5 +453,5 @@ def get_model(name: str) -> ModelSpec:
     """The catalog entry for `name`; raises CatalogError naming the known models."""
     try:
         return MODELS[name]
-    except KeyError:
-        raise CatalogError(f"unknown base model {name!r}; the catalog knows {model_names()}") from None
+    except KeyError as exc:
+        raise CatalogError(f"unknown base model {name!r}; the catalog knows {model_names()}") from exc

@@ -14,8 +14,8 @@ def percentage(value: object, name: str = "traffic_percentage") -> int:
     """A whole percentage in 1..100, or ConfigurationError naming `name`."""
     try:
         percent = int(str(value))
-    except ValueError:
-        raise ConfigurationError(f"{name} must be 1..100, got {value!r}") from None
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be 1..100, got {value!r}") from exc
     if not 1 <= percent <= 100:
         raise ConfigurationError(f"{name} must be 1..100, got {percent}")
     return percent

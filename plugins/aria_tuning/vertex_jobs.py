@@ -81,8 +81,8 @@ def _as_int(name: str, value: object) -> int | None:
         value = int(value)  # a plan's epochs travel as 3.0
     try:
         number = int(str(value))
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a whole number, got {value!r}") from None
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a whole number, got {value!r}") from exc
     if number <= 0:
         raise ConfigurationError(f"{name} must be positive, got {number}")
     return number
@@ -166,10 +166,10 @@ def validate_tuning_request(
         raise PlanError(f"train_steps {steps} is above the plan's maximum of {max_steps} steps")
     try:
         lr = float(str(learning_rate_multiplier))
-    except ValueError:
+    except ValueError as exc:
         raise ConfigurationError(
             f"learning_rate_multiplier must be a number, got {learning_rate_multiplier!r}"
-        ) from None
+        ) from exc
     if not 0 < lr <= 100:
         raise ConfigurationError(f"learning_rate_multiplier must be in (0, 100], got {lr}")
     chosen_region = model.region_for(accelerator if model.method is TuningMethod.PIPELINE else None, region)
@@ -313,10 +313,10 @@ def existing_jobs(
         raw = labels.get(LABEL_ATTEMPT, "1") or "1"
         try:
             attempt = int(raw)
-        except ValueError:
+        except ValueError as exc:
             raise VertexError(
                 f"label {LABEL_ATTEMPT}={raw!r} is not an attempt number", resource=name
-            ) from None
+            ) from exc
         found.append((name, attempt, state))
     return found
 

@@ -164,6 +164,7 @@ def test_an_attempt_label_that_is_not_a_number_names_the_job(label: str) -> None
     ) as raised:
         vj.existing_jobs(listed, "k")
     assert raised.value.resource == job and str(raised.value).startswith(f"{job}: ")
+    assert isinstance(raised.value.__cause__, ValueError)  # raised from int()'s error, not `from None`
 
 
 def test_short_state_and_console_urls() -> None:

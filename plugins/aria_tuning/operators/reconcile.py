@@ -69,8 +69,8 @@ def _as_bool(name: str, value: object) -> bool:
 def _minutes(value: object) -> dt.timedelta:
     try:
         minutes = float(str(value))
-    except ValueError:
-        raise ConfigurationError(f"grace_minutes must be a number, got {value!r}") from None
+    except ValueError as exc:
+        raise ConfigurationError(f"grace_minutes must be a number, got {value!r}") from exc
     if minutes < 0:
         raise ConfigurationError(f"grace_minutes must be 0 or more, got {minutes:g}")
     return dt.timedelta(minutes=minutes)
