@@ -12,6 +12,12 @@ from aria_tuning.resources import resource_region
 _DEPLOY_METADATA = ".DeployModelOperationMetadata"
 
 
+def oldest_first(endpoints: list[Any], display_name: str) -> list[Any]:
+    """The endpoints called `display_name` (the filter's match is exact only here), oldest first:
+    Vertex promises no order for ListEndpoints, and the oldest is the one a rerun keeps deploying to."""
+    return sorted((e for e in endpoints if e.display_name == display_name), key=lambda e: e.create_time)
+
+
 class EndpointHook(VertexHook):
     """Synchronous endpoint calls; deploys and undeploys return their operation's name to wait on."""
 
@@ -38,7 +44,7 @@ class EndpointHook(VertexHook):
                     request={"parent": location, "filter": flt}, retry=self.retry()
                 )
             )
-        return sorted((e for e in found if e.display_name == display_name), key=lambda e: e.create_time)
+        return oldest_first(found, display_name)
 
     def get_or_create(self, location: str, display_name: str, timeout: float) -> Any:
         """The oldest endpoint called `display_name` under `location`, created (and waited for) if none."""
