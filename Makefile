@@ -70,7 +70,7 @@ bench-prep: $(STAMP) ## data-prep benchmark: 1M examples (~0.5 GB) validate+conv
 bench: $(STAMP) ## all benchmarks (parse cost, 500 waits on REST and gRPC, slot-seconds, detection latency, finish detection, data prep against its floor) -> bench/RESULTS.md
 	$(PY) -m bench.run_all
 
-faults: $(STAMP) ## the whole fault suite (8 scenarios on a real local Airflow); `make test` runs the CI subset
+faults: $(STAMP) ## the whole fault suite (9 scenarios on a real local Airflow, 6 on two triggerers and PostgreSQL); `make test` runs the CI subset
 	ARIA_FAULTS=all $(PY) -m pytest tests/faults -m faults -rA
 
 RUNS ?= 10
