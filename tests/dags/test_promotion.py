@@ -1,10 +1,14 @@
 """Promotion you can trust, end to end through `dag.test()`: evaluate, canary, refuse, roll back.
 
-One parent model and one production endpoint of its own go through four runs in order: a first
+One parent model and one production endpoint of its own go through four steps in order: a first
 run promoted against the base model, a second (better data) promoted against the first, a third
 whose model is degraded and refused with production left byte for byte as it was, and a rollback.
 After each, the emulator holds exactly what the run keeps: one more version of one parent model,
 and no endpoint of the run's serving anything but the production endpoint.
+
+The steps build on each other, and the tests run in any order (`make test-random`): a test asks for
+its step (`Story.step`), which runs the steps before it first, each once, and keeps what the emulator
+held right after it; the tests check those snapshots, never the emulator as later steps left it.
 """
 
 from __future__ import annotations
@@ -42,6 +46,23 @@ class Story:
     model_name: str = field(default_factory=lambda: f"ARIA-text-promo-{uuid.uuid4().hex[:6]}")
     endpoint_name: str = field(default_factory=lambda: f"ARIA-ep-promo-{uuid.uuid4().hex[:6]}")
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failed: dict[str, BaseException] = field(default_factory=dict)
+
+    def step(self, key: str) -> dict[str, Any]:
+        """What step `key` of STEPS left, running it (and the steps before it) the first time; a step
+        that raised raises again for every test that needs it, without running twice."""
+        for earlier in STEPS[: STEPS.index(key) + 1]:
+            if earlier in self.failed:
+                raise RuntimeError(f"step {earlier!r} of the promotion story failed") from self.failed[
+                    earlier
+                ]
+            if earlier not in self.runs:
+                try:
+                    STEP_FUNCTIONS[earlier](self)
+                except BaseException as exc:
+                    self.failed[earlier] = exc
+                    raise
+        return self.runs[key]
 
     def conf(self, **overrides: Any) -> dict[str, Any]:
         return {
@@ -113,6 +134,9 @@ def run(story: Story, key: str, date: str, sample: str, **conf: Any) -> dict[str
         "delta": {k: after[k] - before.get(k, 0) for k in ("models", "modelVersions", "endpoints")},
         "delta_evaluations": after["modelEvaluations"] - before.get("modelEvaluations", 0),
         "newly_serving": _serving(story) - serving,
+        "versions": story.versions(),
+        # None when the run made no production endpoint (a failed first run: its test says why).
+        "production": next((e for e in story.endpoints() if e["displayName"] == story.endpoint_name), None),
     }
     return story.runs[key]
 
@@ -151,22 +175,94 @@ def assert_evidence(story: Story, result: dict[str, Any]) -> None:
     assert result["delta_evaluations"] == 1
 
 
+def _first(story: Story) -> None:
+    run(story, "first", "2031-01-05", "2025-06-01")
+
+
+def _second(story: Story) -> None:
+    run(story, "second", "2031-01-12", "2025-06-08")
+
+
+def _degraded(story: Story) -> None:
+    """A run whose pipeline job is steered to upload an untuned-quality model."""
+    settings = EmulatorSettings(story.vertex)
+    settings.set(secondsPerStep=0.3)  # the job runs long enough to be steered
+    degraded: list[str] = []
+    stop = threading.Event()
+
+    def degrade_the_job() -> None:
+        jobs = f"{story.vertex}/v1/{LOCATION}/pipelineJobs"
+        while not stop.wait(0.1) and not degraded:
+            with urllib.request.urlopen(jobs, timeout=10) as response:
+                for job in json.loads(response.read()).get("pipelineJobs", []):
+                    if "2031-01-19" in json.dumps(job.get("runtimeConfig", {})):
+                        emulator_control(story.vertex, f"jobs/{job['name']}:degrade", {})
+                        degraded.append(job["name"])
+
+    before = story.production()
+    watcher = threading.Thread(target=degrade_the_job, daemon=True)
+    watcher.start()
+    try:
+        result = run(story, "degraded", "2031-01-19", "2025-06-15")
+    finally:
+        stop.set()
+        watcher.join()
+        settings.restore()
+    result.update(degraded=degraded, production_before=before)
+
+
+def _rollback(story: Story) -> None:
+    """The rollback DAG to the previous production version, again (nothing to do), then to a version
+    that does not exist."""
+    conf = {
+        "tuned_model_name": story.model_name,
+        "endpoint_name": story.endpoint_name,
+        "region": "europe-west4",
+    }
+    ran: list[dict[str, Any]] = []
+    for date, version in (
+        ("2031-01-20", "previous production"),
+        ("2031-01-21", "previous production"),
+        ("2031-01-22", "7"),
+    ):
+        state, states, xcoms = run_dag(story.rollback, date, {**conf, "version": version})
+        ran.append(
+            {
+                "state": state,
+                "states": states,
+                "xcoms": xcoms,
+                "production": story.production(),
+                "versions": story.versions(),
+            }
+        )
+    story.runs["rollback"] = {"runs": ran}
+
+
+STEPS = ("first", "second", "degraded", "rollback")
+STEP_FUNCTIONS: dict[str, Any] = {
+    "first": _first,
+    "second": _second,
+    "degraded": _degraded,
+    "rollback": _rollback,
+}
+
+
 def test_a_first_run_is_promoted_against_the_base_model(story: Story) -> None:
-    result = run(story, "first", "2031-01-05", "2025-06-01")
+    result = story.step("first")
     assert result["state"] == "success", result["states"]
     gate = result["xcoms"]["quality_gate"]
     assert gate["passed"] and gate["champion"]["kind"] == "base model"
     assert gate["candidate"]["aggregates"]["rouge_l"] > 0.9 > gate["champion"]["aggregates"]["rouge_l"]
     rollout = result["xcoms"]["deploy_model"]
     assert rollout["steps"] == []  # nothing served before: no canary, all traffic at once
-    assert story.versions() == {"1": ["candidate", "default", "production"]}
+    assert result["versions"] == {"1": ["candidate", "default", "production"]}
     assert_leaves_nothing_behind(story, result, first=True)
 
 
 def test_the_demo_prints_the_champion_challenger_table_the_decision_and_the_report(story: Story) -> None:
     from scripts.demo import evaluation
 
-    gate = story.runs["first"]["xcoms"]["quality_gate"]
+    gate = story.step("first")["xcoms"]["quality_gate"]
     lines = evaluation(gate)
     print("\n".join(lines))  # what `make demo` shows for this run (pytest -s)
     rows = {
@@ -181,61 +277,31 @@ def test_the_demo_prints_the_champion_challenger_table_the_decision_and_the_repo
 
 
 def test_a_second_run_with_a_better_dataset_is_promoted_against_the_first(story: Story) -> None:
-    result = run(story, "second", "2031-01-12", "2025-06-08")
+    result = story.step("second")
     assert result["state"] == "success", result["states"]
     gate = result["xcoms"]["quality_gate"]
-    first = story.runs["first"]["xcoms"]["register_model"]["model_version"]
+    first = story.step("first")["xcoms"]["register_model"]["model_version"]
     assert gate["passed"] and gate["champion"]["model"] == first
     assert gate["candidate"]["aggregates"]["rouge_l"] > gate["champion"]["aggregates"]["rouge_l"]
     rollout = result["xcoms"]["deploy_model"]
     assert [step["share"] for step in rollout["steps"]] == [10]  # the canary, soaked, then all traffic
     assert rollout["retired"] == [first]
-    production = story.production()
-    assert [d["modelVersionId"] for d in production["deployedModels"]] == ["2"]
-    assert story.versions() == {"1": ["default"], "2": ["candidate", "production"]}
+    assert [d["modelVersionId"] for d in result["production"]["deployedModels"]] == ["2"]
+    assert result["versions"] == {"1": ["default"], "2": ["candidate", "production"]}
     assert_leaves_nothing_behind(story, result, first=False)
 
 
-@pytest.fixture
-def story_settings(story: Story) -> Iterator[EmulatorSettings]:
-    """The story's own emulator's clock for one test, put back when it ends."""
-    settings = EmulatorSettings(story.vertex)
-    try:
-        yield settings
-    finally:
-        settings.restore()
-
-
-def test_a_degraded_candidate_is_refused_and_production_is_byte_for_byte_unchanged(
-    story: Story, story_settings: EmulatorSettings
-) -> None:
-    story_settings.set(secondsPerStep=0.3)  # the job runs long enough to be steered
-    degraded: list[str] = []
-    stop = threading.Event()
-
-    def degrade_the_job() -> None:
-        jobs = f"{story.vertex}/v1/{LOCATION}/pipelineJobs"
-        while not stop.wait(0.1) and not degraded:
-            with urllib.request.urlopen(jobs, timeout=10) as response:
-                for job in json.loads(response.read()).get("pipelineJobs", []):
-                    if "2031-01-19" in json.dumps(job.get("runtimeConfig", {})):
-                        emulator_control(story.vertex, f"jobs/{job['name']}:degrade", {})
-                        degraded.append(job["name"])
-
-    before = json.dumps(story.production(), sort_keys=True)
-    watcher = threading.Thread(target=degrade_the_job, daemon=True)
-    watcher.start()
-    try:
-        result = run(story, "degraded", "2031-01-19", "2025-06-15")
-    finally:
-        stop.set()
-        watcher.join()
-    assert degraded, "the pipeline job was never seen to degrade it"
+def test_a_degraded_candidate_is_refused_and_production_is_byte_for_byte_unchanged(story: Story) -> None:
+    result = story.step("degraded")
+    assert result["degraded"], "the pipeline job was never seen to degrade it"
     assert result["state"] == "failed"
     states = result["states"]
     assert states["quality_gate"] == "failed" and states["deploy_model"] == "upstream_failed"
-    assert json.dumps(story.production(), sort_keys=True) == before  # split, deployed models, update time
-    assert story.versions() == {"1": ["default"], "2": ["production"], "3": ["candidate", "rejected"]}
+    # Split, deployed models, update time: as the run found them.
+    assert json.dumps(result["production"], sort_keys=True) == json.dumps(
+        result["production_before"], sort_keys=True
+    )
+    assert result["versions"] == {"1": ["default"], "2": ["production"], "3": ["candidate", "rejected"]}
     assert result["delta"] == {"models": 0, "modelVersions": 1, "endpoints": 0}
     assert result["newly_serving"] == set()
     assert not [e for e in story.endpoints() if e["displayName"] == f"{story.endpoint_name}-eval"]
@@ -246,25 +312,19 @@ def test_a_degraded_candidate_is_refused_and_production_is_byte_for_byte_unchang
 
 
 def test_the_rollback_dag_restores_the_previous_version_and_is_idempotent(story: Story) -> None:
-    conf = {
-        "tuned_model_name": story.model_name,
-        "endpoint_name": story.endpoint_name,
-        "region": "europe-west4",
-    }
-    state, states, xcoms = run_dag(story.rollback, "2031-01-20", {**conf, "version": "previous production"})
-    assert state == "success", states
-    restored = xcoms["roll_back"]
+    restore, again, unknown = story.step("rollback")["runs"]
+    assert restore["state"] == "success", restore["states"]
+    restored = restore["xcoms"]["roll_back"]
     assert restored["model_version"].endswith("@1") and restored["rolled_back_from"].endswith("@2")
-    production = story.production()
+    production = restore["production"]
     assert [d["modelVersionId"] for d in production["deployedModels"]] == ["1"]
     assert list(production["trafficSplit"].values()) == [100]
-    assert story.versions()["1"] == ["default", "production"] and "production" not in story.versions()["2"]
+    assert (
+        restore["versions"]["1"] == ["default", "production"] and "production" not in restore["versions"]["2"]
+    )
 
-    before = json.dumps(story.production(), sort_keys=True)
-    state, states, _ = run_dag(story.rollback, "2031-01-21", {**conf, "version": "previous production"})
-    assert state == "success", states
-    assert json.dumps(story.production(), sort_keys=True) == before
+    assert again["state"] == "success", again["states"]
+    assert json.dumps(again["production"], sort_keys=True) == json.dumps(production, sort_keys=True)
 
-    state, states, _ = run_dag(story.rollback, "2031-01-22", {**conf, "version": "7"})
-    assert state == "failed" and states["roll_back"] == "failed"
-    assert json.dumps(story.production(), sort_keys=True) == before
+    assert unknown["state"] == "failed" and unknown["states"]["roll_back"] == "failed"
+    assert json.dumps(unknown["production"], sort_keys=True) == json.dumps(production, sort_keys=True)
