@@ -295,12 +295,10 @@ def test_the_tune_log_shows_progress_and_nothing_that_looks_like_a_failure(
     console = re.search(r"Tuning run in the Vertex AI console: (https://\S+)$", log, re.M)
     assert console and not console.group(1).endswith(("'", '"', "}", ",")), log[-2000:]
     assert not re.search(r"Tuning finished: \{", log)
-    # The triggerer's own watchdog: the Google clients' first import held its loop 0.8-1.6 s (on the loop,
-    # then through garbage collections in a worker thread). Stalls of 0.2-0.3 s happen on this shared
-    # 2-core machine before any trigger runs; tests/aria_tuning/test_trigger_loop.py checks at 0.1 s.
-    triggerer = (made_up.run_dir / "airflow" / "logs" / "triggerer.log").read_text(errors="replace")
-    stalls = [float(s) for s in re.findall(r"async thread was blocked for ([0-9.]+) seconds", triggerer)]
-    assert all(stall < 0.5 for stall in stalls), stalls
+    # No wall-clock check of the triggerer's loop here: its watchdog's "async thread was blocked" lines
+    # measure the whole machine too (0.55 s under a soak beside this test, make test-random, seed
+    # 3922690919). tests/aria_tuning/test_trigger_loop.py pins what our triggers control: no blocking
+    # I/O on the loop and no step over 0.1 s of CPU, in a fresh interpreter per trigger.
 
 
 def _links(browser: Any, made_up: MadeUp, run_id: str, task_id: str, shots: Path) -> dict[str, str]:
