@@ -9,6 +9,7 @@ import pytest
 from aria_tuning.errors import VertexError
 from aria_tuning.hooks import VertexHook, is_transient, translated
 from aria_tuning.hooks.base import ENDPOINT_ENV
+from aria_tuning.hooks.endpoints import oldest_first
 
 
 def connection(monkeypatch: pytest.MonkeyPatch, **extra: object) -> str:
@@ -121,3 +122,20 @@ def test_waits_on_one_connection_share_one_async_client_until_the_last_closes(
         return shared, separate, after_first, len(_SHARED_CLIENTS[loop])
 
     assert asyncio.run(scenario()) == (True, True, 2, 0)
+
+
+def test_endpoints_listed_in_any_order_give_the_oldest_of_the_name_first() -> None:
+    """Vertex promises no order for ListEndpoints (the emulator lists in creation order): the oldest of the
+    name is first whatever the listing (test_operation_failures.py deploys to it)."""
+    import datetime as dt
+
+    from google.cloud.aiplatform_v1.types import Endpoint
+
+    def endpoint(n: int, name: str, minute: int) -> Endpoint:
+        created = dt.datetime(2026, 12, 1, 12, minute, tzinfo=dt.UTC)
+        return Endpoint(
+            name=f"projects/p/locations/us-central1/endpoints/{n}", display_name=name, create_time=created
+        )
+
+    listed = [endpoint(3, "ARIA", 30), endpoint(2, "ARIA-text", 20), endpoint(1, "ARIA", 10)]
+    assert [e.name.rsplit("/", 1)[1] for e in oldest_first(listed, "ARIA")] == ["1", "3"]

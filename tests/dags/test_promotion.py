@@ -19,7 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,14 +51,15 @@ class Story:
     def step(self, key: str) -> dict[str, Any]:
         """What step `key` of STEPS left, running it (and the steps before it) the first time; a step
         that raised raises again for every test that needs it, without running twice."""
-        for earlier in STEPS[: STEPS.index(key) + 1]:
+        order = list(STEPS)
+        for earlier in order[: order.index(key) + 1]:
             if earlier in self.failed:
                 raise RuntimeError(f"step {earlier!r} of the promotion story failed") from self.failed[
                     earlier
                 ]
             if earlier not in self.runs:
                 try:
-                    STEP_FUNCTIONS[earlier](self)
+                    STEPS[earlier](self)
                 except BaseException as exc:
                     self.failed[earlier] = exc
                     raise
@@ -175,14 +176,6 @@ def assert_evidence(story: Story, result: dict[str, Any]) -> None:
     assert result["delta_evaluations"] == 1
 
 
-def _first(story: Story) -> None:
-    run(story, "first", "2031-01-05", "2025-06-01")
-
-
-def _second(story: Story) -> None:
-    run(story, "second", "2031-01-12", "2025-06-08")
-
-
 def _degraded(story: Story) -> None:
     """A run whose pipeline job is steered to upload an untuned-quality model."""
     settings = EmulatorSettings(story.vertex)
@@ -238,10 +231,10 @@ def _rollback(story: Story) -> None:
     story.runs["rollback"] = {"runs": ran}
 
 
-STEPS = ("first", "second", "degraded", "rollback")
-STEP_FUNCTIONS: dict[str, Any] = {
-    "first": _first,
-    "second": _second,
+#: The story's steps, in order: each builds on the ones before it.
+STEPS: dict[str, Callable[[Story], Any]] = {
+    "first": lambda story: run(story, "first", "2031-01-05", "2025-06-01"),
+    "second": lambda story: run(story, "second", "2031-01-12", "2025-06-08"),
     "degraded": _degraded,
     "rollback": _rollback,
 }

@@ -17,7 +17,7 @@ import pytest
 from airflow.sdk.exceptions import TaskDeferred
 from aria_tuning.errors import VertexError
 from aria_tuning.hooks import VertexHook
-from aria_tuning.hooks.endpoints import EndpointHook, oldest_first
+from aria_tuning.hooks.endpoints import EndpointHook
 from aria_tuning.operators.teardown import TearDownEndpointOperator
 from aria_tuning.triggers import VertexOperationTrigger
 
@@ -155,20 +155,6 @@ def test_the_oldest_of_two_endpoints_with_the_same_name_is_deployed_to(vertex: s
     result = run_direct(deploy_operator(version, display), new_ti("deploy"))
     assert result["endpoint"] == older.name
     assert list(endpoint_state(newer.name).deployed_models) == []
-
-
-def test_endpoints_listed_in_any_order_give_the_oldest_of_the_name_first() -> None:
-    """The emulator lists in creation order, as the test above sees; Vertex promises no order."""
-    import datetime as dt
-
-    from google.cloud.aiplatform_v1.types import Endpoint
-
-    def endpoint(n: int, name: str, minute: int) -> Endpoint:
-        created = dt.datetime(2026, 12, 1, 12, minute, tzinfo=dt.UTC)
-        return Endpoint(name=f"{LOCATION}/endpoints/{n}", display_name=name, create_time=created)
-
-    listed = [endpoint(3, "ARIA", 30), endpoint(2, "ARIA-text", 20), endpoint(1, "ARIA", 10)]
-    assert [e.name.rsplit("/", 1)[1] for e in oldest_first(listed, "ARIA")] == ["1", "3"]
 
 
 def test_a_503_on_deploy_is_not_retried_and_the_task_retry_waits_for_the_deploy_that_landed(
