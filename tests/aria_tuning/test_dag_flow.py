@@ -7,7 +7,11 @@ from typing import Any
 import pytest
 from aria_tuning import resources
 
-from scripts.emulators import emulator_control
+from tests.aria_tuning.conftest import jobs_for
+from tests.support.airflow import PROJECT
+
+#: Where the catalog's models tune: PaLM in europe-west4, Gemini in us-central1.
+REGIONS = ("europe-west4", "us-central1")
 
 
 def states(dag_run: Any) -> dict[str, str]:
@@ -17,6 +21,28 @@ def states(dag_run: Any) -> dict[str, str]:
 def xcom(dag_run: Any, task_id: str) -> Any:
     [ti] = [ti for ti in dag_run.get_task_instances() if ti.task_id == task_id]
     return ti.xcom_pull(task_ids=task_id)
+
+
+def models_of(dag_run: Any) -> list[str]:
+    """The models the registry holds with this DAG run's labels: what its tuning job or `register` made.
+
+    Asked by label, not by counting the emulator: it is the session's, and a long job another test left
+    running there uploads its tuned model whenever it ends, maybe during this test (seen once in a
+    random-order run: 242 model versions after the run, 241 before, from someone else's job).
+    """
+    from aria_tuning import vertex_jobs as vj
+    from aria_tuning.hooks import VertexHook
+    from aria_tuning.resources import label_value
+
+    labels = {vj.LABEL_DAG: dag_run.dag_id, vj.LABEL_DAG_RUN: dag_run.run_id}
+    flt = " AND ".join(f'labels.{k}="{label_value(v)}"' for k, v in labels.items())
+    return sorted(
+        model.name
+        for region in REGIONS
+        for model in VertexHook()
+        .client("model", region)
+        .list_models(request={"parent": f"projects/{PROJECT}/locations/{region}", "filter": flt})
+    )
 
 
 def rendered_links(dag: Any, dag_run: Any, task_id: str) -> dict[str, str]:
@@ -38,6 +64,9 @@ def test_flow_succeeds_for_both_methods(vertex: str, datasets: dict[str, str], d
     tuned, registered, gate = xcom(dag_run, "tune"), xcom(dag_run, "register"), xcom(dag_run, "quality_gate")
     assert tuned["state"] == "SUCCEEDED" and registered["created"]
     assert gate["passed"] and gate["model_version"] == registered["model_version"]
+    # In the registry, with this run's labels: the tuning run's own model (this DAG has no clean-up
+    # task) and the registered one.
+    assert models_of(dag_run) == sorted([tuned["tuned_model"].split("@")[0], registered["model"]])
 
     # The links the UI shows, each pointing at the console page of what this run keeps: the tuning
     # run's own model and endpoint are deleted once the version is registered, so `tune` links the run.
@@ -56,12 +85,14 @@ def test_a_failed_job_fails_the_task_with_vertex_message_and_registers_nothing(
 ) -> None:
     from tests.aria_tuning.dags import components_flow
 
-    models_before = emulator_control(vertex, "counts")["modelVersions"]
     dag_run = components_flow.broken_data_flow.test()
     assert states(dag_run) == {
         "tune": "failed",
         **dict.fromkeys(["register", "deploy", "quality_gate"], "upstream_failed"),
     }
-    assert emulator_control(vertex, "counts")["modelVersions"] == models_before
+    [tune] = [ti for ti in dag_run.get_task_instances() if ti.task_id == "tune"]
+    [job] = jobs_for(vertex, tune, "europe-west4")  # a PaLM run
+    assert job.state.name == "PIPELINE_STATE_FAILED"
+    assert models_of(dag_run) == []
     output = capsys.readouterr().out
     assert "VertexJobFailed" in output and "palm_broken.jsonl:2" in output
